@@ -1,0 +1,376 @@
+// SPDX-License-Identifier: MIT
+//! Command-line modes of the one binary, and the `plan` and `check` reports.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::apply;
+use crate::cmdline::parse_cmdline;
+use crate::plan::{Decision, Machine, Plan, decide};
+use crate::policy::{self, POLICY_PATH};
+use crate::status;
+use crate::system::{self, Root, shown};
+use crate::units::{self, HumanSize};
+
+pub const USAGE: &str = "\
+Usage: ttm-autosize COMMAND [OPTIONS]
+
+Sizes the GPU memory limits of AMD APUs (ttm.pages_limit, ttm.page_pool_size,
+amdgpu.gttsize) from MemTotal and the policy in /etc/ttm-autosize.toml.
+
+Commands:
+  apply                 decide for this machine and write /run/modprobe.d (boot use;
+                        always exits 0, problems go to the kernel log)
+  plan [OPTIONS]        show the decision for this machine or a hypothetical one
+      --ram SIZE          MemTotal to plan for, e.g. 128GiB or 131072000KiB
+      --policy FILE       policy file to use (\"none\" for the built-in default)
+      --kernel VERSION    kernel release, e.g. 6.1.0-31-amd64
+      --cmdline TEXT      kernel command line (default: /proc/cmdline)
+      --page-size BYTES   page size (default: this machine's)
+      --json              one JSON object instead of a table
+  check [FILE]          validate a policy (default /etc/ttm-autosize.toml)
+  status [--json]       this boot's decision next to what the kernel has now
+  --help, --version
+
+Run as ttm-autosize-generator DIR [DIR DIR] it acts as a systemd generator.
+Every path is read under $TTM_AUTOSIZE_ROOT (default /).
+Exit status: 0 ok, 1 failure (or a mismatch, for status), 2 usage.";
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PolicyChoice {
+    Installed,
+    BuiltIn,
+    File(PathBuf),
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PlanArgs {
+    pub ram: Option<u64>,
+    pub policy: Option<PolicyChoice>,
+    pub kernel: Option<String>,
+    pub cmdline: Option<String>,
+    pub page_size: Option<u64>,
+    pub json: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Generator(PathBuf),
+    Apply,
+    Plan(PlanArgs),
+    Check(Option<PathBuf>),
+    Status { json: bool },
+    Help,
+    Version,
+}
+
+pub fn parse_args(program: &str, args: &[String]) -> Result<Mode, String> {
+    if Path::new(program)
+        .file_name()
+        .is_some_and(|n| n == "ttm-autosize-generator")
+    {
+        return match args.len() {
+            1 | 3 => Ok(Mode::Generator(PathBuf::from(&args[0]))),
+            n => Err(format!(
+                "a systemd generator takes 1 or 3 directories, not {n}"
+            )),
+        };
+    }
+    let Some((command, rest)) = args.split_first() else {
+        return Err("no command given".into());
+    };
+    let no_more = |mode: Mode| match rest.first() {
+        Some(extra) => Err(format!("unexpected argument \"{extra}\"")),
+        None => Ok(mode),
+    };
+    match command.as_str() {
+        "--help" | "-h" | "help" => Ok(Mode::Help),
+        "--version" | "-V" => Ok(Mode::Version),
+        "apply" => no_more(Mode::Apply),
+        "status" => match rest {
+            [] => Ok(Mode::Status { json: false }),
+            [flag] if flag == "--json" => Ok(Mode::Status { json: true }),
+            [other, ..] => Err(format!("unexpected argument \"{other}\"")),
+        },
+        "check" => match rest {
+            [] => Ok(Mode::Check(None)),
+            [file] if !file.starts_with('-') => Ok(Mode::Check(Some(PathBuf::from(file)))),
+            [other, ..] => Err(format!("unexpected argument \"{other}\"")),
+        },
+        "plan" => parse_plan_args(rest).map(Mode::Plan),
+        other => Err(format!("unknown command \"{other}\"")),
+    }
+}
+
+fn parse_plan_args(args: &[String]) -> Result<PlanArgs, String> {
+    let mut plan = PlanArgs::default();
+    let mut iter = args.iter();
+    while let Some(flag) = iter.next() {
+        if flag == "--json" {
+            plan.json = true;
+            continue;
+        }
+        let (name, inline) = match flag.split_once('=') {
+            Some((n, v)) => (n, Some(v.to_string())),
+            None => (flag.as_str(), None),
+        };
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| iter.next().cloned())
+                .ok_or(format!("{name} needs a value"))
+        };
+        match name {
+            "--ram" => {
+                let text = value()?;
+                plan.ram = Some(
+                    units::parse_size(&text)
+                        .map_err(|e| format!("--ram {text}: {} ({})", e.message, e.hint))?,
+                );
+            }
+            "--policy" => {
+                plan.policy = Some(match value()?.as_str() {
+                    "none" | "default" | "built-in" => PolicyChoice::BuiltIn,
+                    file => PolicyChoice::File(PathBuf::from(file)),
+                })
+            }
+            "--kernel" => plan.kernel = Some(value()?),
+            "--cmdline" => plan.cmdline = Some(value()?),
+            "--page-size" => {
+                let text = value()?;
+                plan.page_size = Some(
+                    text.parse()
+                        .map_err(|_| format!("--page-size {text}: not a number of bytes"))?,
+                );
+            }
+            other => return Err(format!("unknown option \"{other}\"")),
+        }
+    }
+    Ok(plan)
+}
+
+#[derive(Serialize)]
+struct PlanJson<'a> {
+    outcome: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    disabled_by: Option<&'a str>,
+    #[serde(flatten)]
+    plan: Option<&'a Plan>,
+}
+
+pub fn render_plan_text(plan: &Plan) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Plan for MemTotal {} ({} bytes), page size {}, kernel {}",
+        HumanSize(plan.mem_total_bytes),
+        plan.mem_total_bytes,
+        plan.page_size,
+        plan.kernel.as_deref().unwrap_or("unknown")
+    );
+    let _ = writeln!(out, "Policy: {}\n", plan.policy);
+    let m = &plan.module;
+    let pool = plan
+        .page_pool_size
+        .map_or("(left to the kernel)".into(), |p| format!("{p} pages"));
+    let gtt = plan
+        .gttsize_mib
+        .map_or("(not set)".into(), |g| format!("{g} MiB"));
+    let _ = writeln!(
+        out,
+        "  {:<22} {} pages ({})",
+        format!("{m}.pages_limit"),
+        plan.pages_limit,
+        HumanSize(plan.gpu_bytes)
+    );
+    let _ = writeln!(out, "  {:<22} {pool}", format!("{m}.page_pool_size"));
+    let _ = writeln!(out, "  {:<22} {gtt}", "amdgpu.gttsize");
+    let _ = writeln!(
+        out,
+        "  {:<22} {}",
+        "left to the OS",
+        HumanSize(plan.os_keeps_bytes)
+    );
+    let _ = writeln!(out, "\nDecided by {}:", plan.rule);
+    for reason in &plan.reasons {
+        let _ = writeln!(out, "  - {reason}");
+    }
+    let options = apply::render_modprobe_conf(plan);
+    let lines: Vec<&str> = options.lines().filter(|l| !l.starts_with('#')).collect();
+    if !lines.is_empty() {
+        let _ = writeln!(out, "\nmodprobe.d:\n  {}", lines.join("\n  "));
+    }
+    out
+}
+
+fn policy_path_shown(path: &Path) -> String {
+    path.display().to_string()
+}
+
+pub fn run_plan(root: &Root, args: &PlanArgs) -> Result<String, String> {
+    let cmdline_text = match &args.cmdline {
+        Some(text) => text.clone(),
+        None => system::read_cmdline(root).unwrap_or_default(),
+    };
+    let cmdline = parse_cmdline(&cmdline_text).map_err(|e| e.to_string())?;
+    let mem_total = match args.ram {
+        Some(ram) => ram,
+        None => system::read_mem_total(root)?,
+    };
+    let kernel_release = args
+        .kernel
+        .clone()
+        .or_else(|| system::read_kernel_release(root));
+    let policy = match args.policy.clone().unwrap_or(PolicyChoice::Installed) {
+        PolicyChoice::BuiltIn => policy::Policy::built_in(),
+        choice => {
+            let (path, shown_path) = match choice {
+                PolicyChoice::File(p) => (p.clone(), policy_path_shown(&p)),
+                _ => (root.join(POLICY_PATH), shown(POLICY_PATH)),
+            };
+            if matches!(args.policy, Some(PolicyChoice::File(_))) && !path.exists() {
+                return Err(format!("{shown_path}: does not exist"));
+            }
+            system::load_policy(&path, &shown_path)
+                .map_err(|errors| {
+                    errors
+                        .iter()
+                        .map(|e| e.to_string())
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                })?
+                .policy
+        }
+    };
+    let machine = Machine {
+        mem_total,
+        page_size: args.page_size.unwrap_or_else(system::page_size),
+        module: system::detect_module(root, kernel_release.as_deref()),
+        kernel_release,
+    };
+    let decision = decide(&machine, &cmdline, &policy).map_err(|e| e.to_string())?;
+    let (plan, disabled_by) = match &decision {
+        Decision::Apply(plan) => (Some(plan), None),
+        Decision::Disabled { by } => (None, Some(by.as_str())),
+    };
+    if args.json {
+        let json = PlanJson {
+            outcome: if plan.is_some() { "apply" } else { "disabled" },
+            disabled_by,
+            plan,
+        };
+        return serde_json::to_string_pretty(&json)
+            .map(|s| s + "\n")
+            .map_err(|e| e.to_string());
+    }
+    Ok(match (plan, disabled_by) {
+        (Some(plan), _) => render_plan_text(plan),
+        (None, by) => format!(
+            "Disabled by {} on the kernel command line: nothing is written.\n",
+            by.unwrap_or("?")
+        ),
+    })
+}
+
+/// Returns the report and whether the policy is valid.
+pub fn run_check(root: &Root, file: Option<&Path>) -> (String, bool) {
+    let (path, shown_path) = match file {
+        Some(p) => (p.to_path_buf(), policy_path_shown(p)),
+        None => (root.join(POLICY_PATH), shown(POLICY_PATH)),
+    };
+    if file.is_some() && std::fs::symlink_metadata(&path).is_err() {
+        return (format!("{shown_path}: does not exist\n"), false);
+    }
+    match system::load_policy(&path, &shown_path) {
+        Ok(loaded) if loaded.fingerprint.is_none() => (
+            format!(
+                "{shown_path}: not present; the built-in default (profile \"balanced\") applies\n"
+            ),
+            true,
+        ),
+        Ok(loaded) => {
+            let mut out = String::new();
+            for note in policy::notes(&loaded.policy) {
+                let _ = writeln!(out, "note: {note}");
+            }
+            let _ = writeln!(out, "{shown_path}: OK");
+            (out, true)
+        }
+        Err(errors) => (errors.iter().map(|e| format!("{e}\n")).collect(), false),
+    }
+}
+
+pub fn run_status(root: &Root, json: bool) -> (String, bool) {
+    let status = status::status(root);
+    let healthy = status.healthy();
+    let text = if json {
+        serde_json::to_string_pretty(&status)
+            .map(|s| s + "\n")
+            .unwrap_or_default()
+    } else {
+        status::render_text(&status)
+    };
+    (text, healthy)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn modes() {
+        assert_eq!(
+            parse_args("ttm-autosize", &args(&["apply"])),
+            Ok(Mode::Apply)
+        );
+        assert_eq!(
+            parse_args(
+                "/usr/lib/systemd/system-generators/ttm-autosize-generator",
+                &args(&["/a", "/b", "/c"])
+            ),
+            Ok(Mode::Generator("/a".into()))
+        );
+        assert!(parse_args("ttm-autosize-generator", &args(&["/a", "/b"])).is_err());
+        assert_eq!(
+            parse_args("x", &args(&["status", "--json"])),
+            Ok(Mode::Status { json: true })
+        );
+        assert_eq!(
+            parse_args("x", &args(&["check", "p.toml"])),
+            Ok(Mode::Check(Some("p.toml".into())))
+        );
+        let Ok(Mode::Plan(p)) = parse_args(
+            "x",
+            &args(&[
+                "plan",
+                "--ram",
+                "128GiB",
+                "--json",
+                "--policy=none",
+                "--kernel",
+                "6.1.0",
+            ]),
+        ) else {
+            panic!()
+        };
+        assert_eq!(p.ram, Some(128 << 30));
+        assert_eq!(p.policy, Some(PolicyChoice::BuiltIn));
+        assert!(p.json);
+        for bad in [
+            &["plan", "--ram"][..],
+            &["plan", "--ram", "128"],
+            &["plan", "--frob"],
+            &["apply", "x"],
+            &["nope"],
+            &[],
+        ] {
+            assert!(parse_args("x", &args(bad)).is_err(), "{bad:?}");
+        }
+    }
+}

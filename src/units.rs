@@ -1,0 +1,386 @@
+// SPDX-License-Identifier: MIT
+//! Sizes and percentages as users write them ("85%", "16GiB"), parsed exactly with integers.
+
+use std::fmt;
+
+pub const KIB: u64 = 1 << 10;
+pub const MIB: u64 = 1 << 20;
+pub const GIB: u64 = 1 << 30;
+pub const TIB: u64 = 1 << 40;
+
+/// A share of MemTotal, kept as an exact fraction so "85.5%" never meets a float.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Percent {
+    numerator: u64,
+    /// 100 × 10^decimals
+    denominator: u64,
+}
+
+impl Percent {
+    pub fn of(self, total: u64) -> u64 {
+        // Cannot overflow: u64 × u64 fits u128, and the result is ≤ total because
+        // parsing refuses anything above 100%.
+        (u128::from(total) * u128::from(self.numerator) / u128::from(self.denominator)) as u64
+    }
+
+    pub fn is_zero(self) -> bool {
+        self.numerator == 0
+    }
+
+    pub fn is_whole(self) -> bool {
+        self.numerator >= self.denominator
+    }
+}
+
+impl fmt::Display for Percent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scale = self.denominator / 100;
+        let whole = self.numerator / scale;
+        let frac = self.numerator % scale;
+        if frac == 0 {
+            write!(f, "{whole}%")
+        } else {
+            let width = scale.ilog10() as usize;
+            let digits = format!("{frac:0width$}");
+            write!(f, "{whole}.{}%", digits.trim_end_matches('0'))
+        }
+    }
+}
+
+/// Either an absolute size or a share of MemTotal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Amount {
+    Bytes(u64),
+    Share(Percent),
+}
+
+impl Amount {
+    pub fn resolve(self, mem_total: u64) -> u64 {
+        match self {
+            Amount::Bytes(b) => b,
+            Amount::Share(p) => p.of(mem_total),
+        }
+    }
+}
+
+impl fmt::Display for Amount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Amount::Bytes(b) => write!(f, "{}", HumanSize(*b)),
+            Amount::Share(p) => write!(f, "{p}"),
+        }
+    }
+}
+
+/// Why a value was refused, and what to write instead.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValueError {
+    pub message: String,
+    pub hint: String,
+}
+
+fn refuse(message: impl Into<String>, hint: impl Into<String>) -> ValueError {
+    ValueError {
+        message: message.into(),
+        hint: hint.into(),
+    }
+}
+
+const UNITS_HINT: &str =
+    "sizes take KiB, MiB, GiB or TiB (powers of 2), e.g. \"16GiB\"; shares take %, e.g. \"85%\"";
+
+/// A decimal number as written: integer digits and up to 9 fraction digits.
+struct Decimal {
+    integer: u128,
+    fraction: u128,
+    fraction_digits: u32,
+}
+
+fn split_number(text: &str) -> Result<(Decimal, &str), ValueError> {
+    let end = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, rest) = text.split_at(end);
+    if number.is_empty() {
+        let lowered = text.to_ascii_lowercase();
+        if text.starts_with('-') {
+            return Err(refuse(format!("\"{text}\" is negative"), UNITS_HINT));
+        }
+        if lowered.starts_with("nan") || lowered.starts_with("inf") || text.starts_with('+') {
+            return Err(refuse(
+                format!("\"{text}\" is not a plain number"),
+                UNITS_HINT,
+            ));
+        }
+        return Err(refuse(
+            format!("\"{text}\" does not start with a number"),
+            UNITS_HINT,
+        ));
+    }
+    let (int_part, frac_part) = match number.split_once('.') {
+        Some((i, f)) => (i, f),
+        None => (number, ""),
+    };
+    if int_part.is_empty()
+        || frac_part.contains('.')
+        || (number.contains('.') && frac_part.is_empty())
+    {
+        return Err(refuse(
+            format!("\"{number}\" is not a valid number"),
+            "write digits with at most one decimal point, e.g. \"85.5%\"",
+        ));
+    }
+    if int_part.len() > 20 || frac_part.len() > 9 {
+        return Err(refuse(
+            format!("\"{number}\" has too many digits"),
+            "use at most 20 digits before and 9 after the decimal point",
+        ));
+    }
+    let parse = |s: &str| s.parse::<u128>().unwrap_or(0);
+    Ok((
+        Decimal {
+            integer: parse(int_part),
+            fraction: if frac_part.is_empty() {
+                0
+            } else {
+                parse(frac_part)
+            },
+            fraction_digits: frac_part.len() as u32,
+        },
+        rest,
+    ))
+}
+
+fn unit_multiplier(unit: &str, number: &str) -> Result<u64, ValueError> {
+    match unit.to_ascii_lowercase().as_str() {
+        "b" => Ok(1),
+        "kib" => Ok(KIB),
+        "mib" => Ok(MIB),
+        "gib" => Ok(GIB),
+        "tib" => Ok(TIB),
+        "" => Err(refuse(
+            format!("\"{number}\" has no unit"),
+            format!(
+                "a bare number is ambiguous: write \"{number}GiB\" for a size or \"{number}%\" for a share of MemTotal"
+            ),
+        )),
+        lower @ ("k" | "m" | "g" | "t" | "kb" | "mb" | "gb" | "tb") => {
+            let binary = match &lower[..1] {
+                "k" => "KiB",
+                "m" => "MiB",
+                "g" => "GiB",
+                _ => "TiB",
+            };
+            Err(refuse(
+                format!("unit \"{unit}\" is ambiguous (guides use it for both 10^n and 2^n bytes)"),
+                format!("write \"{number}{binary}\" (powers of 2, as the kernel counts memory)"),
+            ))
+        }
+        _ => Err(refuse(format!("unknown unit \"{unit}\""), UNITS_HINT)),
+    }
+}
+
+/// Parses "16GiB", "1.5 TiB", "512MiB", "4096B" into bytes, rounded down to a byte.
+pub fn parse_size(text: &str) -> Result<u64, ValueError> {
+    match parse_amount(text)? {
+        Amount::Bytes(b) => Ok(b),
+        Amount::Share(_) => Err(refuse(
+            format!(
+                "\"{}\" is a share, but a size is expected here",
+                text.trim()
+            ),
+            "write a size such as \"96GiB\"",
+        )),
+    }
+}
+
+/// Parses a size or a share of MemTotal ("85%", "85.5%").
+pub fn parse_amount(text: &str) -> Result<Amount, ValueError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(refuse("the value is empty", UNITS_HINT));
+    }
+    let (decimal, rest) = split_number(text)?;
+    let number = &text[..text.len() - rest.len()];
+    let unit = rest.trim_start();
+    if unit == "%" {
+        let denominator = 100 * 10u128.pow(decimal.fraction_digits);
+        let numerator = decimal.integer * 10u128.pow(decimal.fraction_digits) + decimal.fraction;
+        if numerator > denominator {
+            return Err(refuse(
+                format!("\"{text}\" is more than 100%"),
+                "a share of MemTotal is at most \"100%\"",
+            ));
+        }
+        // Both fit u64: fraction digits ≤ 9 and numerator ≤ denominator ≤ 10^11.
+        return Ok(Amount::Share(Percent {
+            numerator: numerator as u64,
+            denominator: denominator as u64,
+        }));
+    }
+    let multiplier = u128::from(unit_multiplier(unit, number)?);
+    let bytes = decimal
+        .integer
+        .checked_mul(multiplier)
+        .and_then(|whole| {
+            whole.checked_add(decimal.fraction * multiplier / 10u128.pow(decimal.fraction_digits))
+        })
+        .filter(|b| *b <= u128::from(u64::MAX))
+        .ok_or_else(|| {
+            refuse(
+                format!("\"{text}\" is too large"),
+                "sizes must be below 16 EiB; no machine has that much memory",
+            )
+        })?;
+    Ok(Amount::Bytes(bytes as u64))
+}
+
+/// Parses an unsigned integer the way the kernel's kstrtoul(…, 0, …) does for module
+/// parameters: decimal, 0x hex, or leading-0 octal.
+pub fn parse_kernel_ulong(text: &str) -> Option<u64> {
+    let text = text.strip_suffix('\n').unwrap_or(text);
+    let text = text.strip_prefix('+').unwrap_or(text);
+    if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        return u64::from_str_radix(hex, 16)
+            .ok()
+            .filter(|_| !hex.is_empty());
+    }
+    if text.len() > 1 && text.starts_with('0') {
+        return u64::from_str_radix(&text[1..], 8).ok();
+    }
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// Prints bytes for people: "96.0 GiB", "512 MiB", rounded down.
+#[derive(Clone, Copy, Debug)]
+pub struct HumanSize(pub u64);
+
+impl fmt::Display for HumanSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let b = self.0;
+        if b >= TIB * 4 {
+            let tenths = u128::from(b) * 10 / u128::from(TIB);
+            write!(f, "{}.{} TiB", tenths / 10, tenths % 10)
+        } else if b >= GIB {
+            let tenths = u128::from(b) * 10 / u128::from(GIB);
+            write!(f, "{}.{} GiB", tenths / 10, tenths % 10)
+        } else if b >= MIB {
+            write!(f, "{} MiB", b / MIB)
+        } else if b >= KIB {
+            write!(f, "{} KiB", b / KIB)
+        } else {
+            write!(f, "{b} B")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_powers_of_two() {
+        let cases = [
+            ("16GiB", 16 * GIB),
+            ("16 GiB", 16 * GIB),
+            ("16gib", 16 * GIB),
+            ("512MiB", 512 * MIB),
+            ("1.5GiB", 3 * GIB / 2),
+            ("2TiB", 2 * TIB),
+            ("4096B", 4096),
+            ("0.1KiB", 102),
+            ("  8KiB  ", 8 * KIB),
+            ("0GiB", 0),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse_size(text), Ok(want), "{text}");
+        }
+    }
+
+    #[test]
+    fn percents_are_exact_fractions() {
+        let p = |t: &str| match parse_amount(t).unwrap() {
+            Amount::Share(p) => p,
+            other => panic!("{t} gave {other:?}"),
+        };
+        assert_eq!(p("85%").of(128 * GIB), 116_823_110_451);
+        assert_eq!(p("50%").of(3), 1);
+        assert_eq!(p("100%").of(7), 7);
+        assert_eq!(p("85.5%").of(1000), 855);
+        assert_eq!(p("33.333333333%").of(3_000_000_000), 999_999_999);
+        assert_eq!(p("0.5 %").of(1000), 5);
+        assert_eq!(p("85.50%").to_string(), "85.5%");
+        assert_eq!(p("85%").to_string(), "85%");
+        assert!(p("0%").is_zero());
+        assert!(p("100%").is_whole());
+    }
+
+    #[test]
+    fn refusals_carry_hints() {
+        let cases = [
+            ("85", "no unit", "85%"),
+            ("16GB", "ambiguous", "16GiB"),
+            ("16G", "ambiguous", "16GiB"),
+            ("16 mb", "ambiguous", "16MiB"),
+            ("101%", "more than 100%", "100%"),
+            ("-5%", "negative", "KiB"),
+            ("NaN%", "not a plain number", "KiB"),
+            ("inf", "not a plain number", "KiB"),
+            ("", "empty", "KiB"),
+            ("1..5GiB", "not a valid number", "decimal"),
+            ("5.GiB", "not a valid number", "decimal"),
+            (".5GiB", "not a valid number", "decimal"),
+            ("16 parsecs", "unknown unit", "GiB"),
+            ("99999999999999999999TiB", "too large", "16 EiB"),
+            ("123456789012345678901GiB", "too many digits", "20"),
+            ("1.0000000001%", "too many digits", "9"),
+        ];
+        for (text, message, hint) in cases {
+            let err = parse_amount(text).unwrap_err();
+            assert!(err.message.contains(message), "{text}: {err:?}");
+            assert!(err.hint.contains(hint), "{text}: {err:?}");
+        }
+        assert!(parse_size("85%").unwrap_err().message.contains("share"));
+    }
+
+    #[test]
+    fn largest_size_that_fits() {
+        assert_eq!(parse_size("16777215TiB"), Ok(16_777_215 * TIB));
+        assert!(parse_size("16777216TiB").is_err());
+        assert_eq!(parse_size("18446744073709551615B"), Ok(u64::MAX));
+        assert!(parse_size("18446744073709551616B").is_err());
+    }
+
+    #[test]
+    fn kernel_ulong_follows_kstrtoul_base_zero() {
+        assert_eq!(parse_kernel_ulong("12345"), Some(12345));
+        assert_eq!(parse_kernel_ulong("0x10"), Some(16));
+        assert_eq!(parse_kernel_ulong("010"), Some(8));
+        assert_eq!(parse_kernel_ulong("0"), Some(0));
+        assert_eq!(parse_kernel_ulong("12345\n"), Some(12345));
+        for bad in [
+            "",
+            "abc",
+            "12k",
+            "-1",
+            "0x",
+            "09",
+            "18446744073709551616",
+            " 1",
+        ] {
+            assert_eq!(parse_kernel_ulong(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn human_sizes_round_down() {
+        assert_eq!(HumanSize(96 * GIB).to_string(), "96.0 GiB");
+        assert_eq!(HumanSize(GIB + GIB / 20 - 1).to_string(), "1.0 GiB");
+        assert_eq!(HumanSize(512 * MIB).to_string(), "512 MiB");
+        assert_eq!(HumanSize(5 * TIB).to_string(), "5.0 TiB");
+        assert_eq!(HumanSize(100).to_string(), "100 B");
+    }
+}
