@@ -6,6 +6,7 @@
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
 
 use log::{error, info, warn};
 use nix::libc;
@@ -84,13 +85,22 @@ pub fn write_atomically(
     name: &str,
     contents: &[u8],
 ) -> Result<bool, String> {
-    let target_shown = shown(&format!("{dir}/{name}"));
-    let dir_path = root.join(dir);
+    write_file_atomically(&root.join(dir), name, contents, &shown(dir))
+}
+
+/// As `write_atomically`, for a directory given as a real path (`status --output`).
+pub fn write_file_atomically(
+    dir_path: &Path,
+    name: &str,
+    contents: &[u8],
+    dir_shown: &str,
+) -> Result<bool, String> {
+    let target_shown = format!("{}/{name}", dir_shown.trim_end_matches('/'));
     DirBuilder::new()
         .recursive(true)
         .mode(0o755)
-        .create(&dir_path)
-        .map_err(|e| format!("cannot create {}: {}", shown(dir), describe_io(&e)))?;
+        .create(dir_path)
+        .map_err(|e| format!("cannot create {dir_shown}: {}", describe_io(&e)))?;
     let target = dir_path.join(name);
     match fs::symlink_metadata(&target) {
         Ok(meta) if meta.file_type().is_file() => {
@@ -131,7 +141,7 @@ pub fn write_atomically(
         file.write_all(contents)?;
         file.sync_all()?;
         fs::rename(&temp, &target)?;
-        File::open(&dir_path)?.sync_all()
+        File::open(dir_path)?.sync_all()
     })();
     if let Err(e) = result {
         let _ = fs::remove_file(&temp);

@@ -31,7 +31,10 @@ Commands:
       --page-size BYTES   page size (default: this machine's)
       --json              one JSON object instead of a table
   check [FILE]          validate a policy (default /etc/ttm-autosize.toml)
-  status [--json]       this boot's decision next to what the kernel has now
+  status [OPTIONS]      this boot's decision next to what the kernel has now
+      --json              one JSON object (same as --format json)
+      --format FORMAT     text, json or prometheus (node_exporter textfile format)
+      --output FILE       write the report to FILE atomically instead of stdout
   --help, --version
 
 Run as ttm-autosize-generator DIR [DIR DIR] it acts as a systemd generator.
@@ -55,13 +58,23 @@ pub struct PlanArgs {
     pub json: bool,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusFormat {
+    Text,
+    Json,
+    Prometheus,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Mode {
     Generator(PathBuf),
     Apply,
     Plan(PlanArgs),
     Check(Option<PathBuf>),
-    Status { json: bool },
+    Status {
+        format: StatusFormat,
+        output: Option<PathBuf>,
+    },
     Help,
     Version,
 }
@@ -89,11 +102,7 @@ pub fn parse_args(program: &str, args: &[String]) -> Result<Mode, String> {
         "--help" | "-h" | "help" => Ok(Mode::Help),
         "--version" | "-V" => Ok(Mode::Version),
         "apply" => no_more(Mode::Apply),
-        "status" => match rest {
-            [] => Ok(Mode::Status { json: false }),
-            [flag] if flag == "--json" => Ok(Mode::Status { json: true }),
-            [other, ..] => Err(format!("unexpected argument \"{other}\"")),
-        },
+        "status" => parse_status_args(rest),
         "check" => match rest {
             [] => Ok(Mode::Check(None)),
             [file] if !file.starts_with('-') => Ok(Mode::Check(Some(PathBuf::from(file)))),
@@ -102,6 +111,42 @@ pub fn parse_args(program: &str, args: &[String]) -> Result<Mode, String> {
         "plan" => parse_plan_args(rest).map(Mode::Plan),
         other => Err(format!("unknown command \"{other}\"")),
     }
+}
+
+fn parse_status_args(args: &[String]) -> Result<Mode, String> {
+    let mut format = StatusFormat::Text;
+    let mut output = None;
+    let mut iter = args.iter();
+    while let Some(flag) = iter.next() {
+        let (name, inline) = match flag.split_once('=') {
+            Some((n, v)) => (n, Some(v.to_string())),
+            None => (flag.as_str(), None),
+        };
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| iter.next().cloned())
+                .ok_or(format!("{name} needs a value"))
+        };
+        match name {
+            "--json" => format = StatusFormat::Json,
+            "--format" => {
+                format = match value()?.as_str() {
+                    "text" => StatusFormat::Text,
+                    "json" => StatusFormat::Json,
+                    "prometheus" => StatusFormat::Prometheus,
+                    other => {
+                        return Err(format!(
+                            "--format {other}: expected text, json or prometheus"
+                        ));
+                    }
+                }
+            }
+            "--output" => output = Some(PathBuf::from(value()?)),
+            other => return Err(format!("unexpected argument \"{other}\"")),
+        }
+    }
+    Ok(Mode::Status { format, output })
 }
 
 fn parse_plan_args(args: &[String]) -> Result<PlanArgs, String> {
@@ -302,17 +347,31 @@ pub fn run_check(root: &Root, file: Option<&Path>) -> (String, bool) {
     }
 }
 
-pub fn run_status(root: &Root, json: bool) -> (String, bool) {
+pub fn run_status(root: &Root, format: StatusFormat) -> (String, bool) {
     let status = status::status(root);
     let healthy = status.healthy();
-    let text = if json {
-        serde_json::to_string_pretty(&status)
+    let text = match format {
+        StatusFormat::Json => serde_json::to_string_pretty(&status)
             .map(|s| s + "\n")
-            .unwrap_or_default()
-    } else {
-        status::render_text(&status)
+            .unwrap_or_default(),
+        StatusFormat::Prometheus => status::render_prometheus(&status),
+        StatusFormat::Text => status::render_text(&status),
     };
     (text, healthy)
+}
+
+/// Writes a report atomically (the textfile collector must never read half a file).
+pub fn write_output(path: &Path, text: &str) -> Result<(), String> {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| format!("{}: not a file name", path.display()))?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    apply::write_file_atomically(&dir, name, text.as_bytes(), &dir.display().to_string())
+        .map(|_| ())
 }
 
 #[cfg(test)]
@@ -339,8 +398,22 @@ mod tests {
         assert!(parse_args("ttm-autosize-generator", &args(&["/a", "/b"])).is_err());
         assert_eq!(
             parse_args("x", &args(&["status", "--json"])),
-            Ok(Mode::Status { json: true })
+            Ok(Mode::Status {
+                format: StatusFormat::Json,
+                output: None
+            })
         );
+        assert_eq!(
+            parse_args(
+                "x",
+                &args(&["status", "--format", "prometheus", "--output=/m/t.prom"])
+            ),
+            Ok(Mode::Status {
+                format: StatusFormat::Prometheus,
+                output: Some("/m/t.prom".into())
+            })
+        );
+        assert!(parse_args("x", &args(&["status", "--format", "xml"])).is_err());
         assert_eq!(
             parse_args("x", &args(&["check", "p.toml"])),
             Ok(Mode::Check(Some("p.toml".into())))

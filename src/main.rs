@@ -54,9 +54,17 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         }
-        Mode::Status { json } => {
-            let (report, healthy) = cli::run_status(&root, json);
-            print(&report);
+        Mode::Status { format, output } => {
+            let (report, healthy) = cli::run_status(&root, format);
+            match output {
+                Some(path) => {
+                    if let Err(message) = cli::write_output(&path, &report) {
+                        eprintln!("ttm-autosize: {message}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+                None => print(&report),
+            }
             if !healthy {
                 return ExitCode::FAILURE;
             }

@@ -33,12 +33,27 @@ pub struct Mismatch {
     pub parameter: String,
     pub decided: u64,
     pub actual: u64,
+    /// One of CAUSES, for machines (metrics labels).
+    pub kind: &'static str,
     pub cause: String,
 }
+
+/// Every mismatch cause `status` can name; metrics export each as a 0/1 gauge.
+pub const CAUSES: [&str; 7] = [
+    "kernel_cmdline",
+    "static_modprobe_file",
+    "hook_missing",
+    "kernel_default",
+    "unknown",
+    "policy_changed",
+    "no_decision",
+];
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Status {
     pub record: Option<DecisionRecord>,
+    pub mem_total_bytes: Option<u64>,
+    pub page_size: u64,
     pub module: String,
     pub kernel: KernelValues,
     pub drm: Vec<DrmCard>,
@@ -75,7 +90,7 @@ fn cause(
     cmdline: &KernelCmdline,
     parameter: &str,
     actual: u64,
-) -> String {
+) -> (&'static str, String) {
     let from_cmdline = [
         cmdline
             .pages_limit
@@ -97,32 +112,40 @@ fn cause(
         .flatten()
         .find(|(n, _)| n.ends_with(suffix))
     {
-        return format!("the kernel command line sets {name}={value}");
+        return (
+            "kernel_cmdline",
+            format!("the kernel command line sets {name}={value}"),
+        );
     }
     let (statics, _) = system::scan_static_options(root, apply::CONF_NAME);
     if let Some(o) = statics.iter().find(|o| {
         o.parameter.ends_with(suffix) && crate::units::parse_kernel_ulong(&o.value) == Some(actual)
     }) {
-        return format!(
+        let text = format!(
             "static modprobe file {}:{} sets {}={}",
             o.file, o.line, o.parameter, o.value
         );
+        return ("static_modprobe_file", text);
     }
     let rebuild = system::rebuild_command(root);
+    let module = &record.plan.module;
     if record.stage == "host" && system::amdgpu_probed(root) {
-        return format!(
-            "{} was loaded before ttm-autosize ran after switch-root: the hook is missing from the initramfs (install it, then {rebuild})",
-            record.plan.module
+        let text = format!(
+            "{module} was loaded before ttm-autosize ran after switch-root: the hook is missing from the initramfs (install it, then {rebuild})"
         );
+        return ("hook_missing", text);
     }
     let default = record.plan.mem_total_bytes / 2 / record.plan.page_size;
     if actual.abs_diff(default) <= default / 50 {
-        return format!(
-            "the kernel default (half of RAM): the option did not reach {} before it loaded; is the hook in the initramfs? ({rebuild})",
-            record.plan.module
+        let text = format!(
+            "the kernel default (half of RAM): the option did not reach {module} before it loaded; is the hook in the initramfs? ({rebuild})"
         );
+        return ("kernel_default", text);
     }
-    "unknown: something else wrote the parameter after boot".into()
+    (
+        "unknown",
+        "unknown: something else wrote the parameter after boot".into(),
+    )
 }
 
 pub fn status(root: &Root) -> Status {
@@ -170,11 +193,12 @@ pub fn status(root: &Root) -> Status {
             ];
             for (parameter, decided, actual) in decided.into_iter().flatten() {
                 if let Some(actual) = actual.filter(|a| *a != decided) {
-                    let cause = cause(root, record, &cmdline, &parameter, actual);
+                    let (kind, cause) = cause(root, record, &cmdline, &parameter, actual);
                     mismatches.push(Mismatch {
                         parameter,
                         decided,
                         actual,
+                        kind,
                         cause,
                     });
                 }
@@ -207,6 +231,13 @@ pub fn status(root: &Root) -> Status {
         problems.push(format!("the policy now fails: {e}"));
     }
     Status {
+        mem_total_bytes: record
+            .as_ref()
+            .map(|r| r.plan.mem_total_bytes)
+            .or_else(|| system::read_mem_total(root).ok()),
+        page_size: record
+            .as_ref()
+            .map_or_else(system::page_size, |r| r.plan.page_size),
         record,
         module,
         kernel,
@@ -309,5 +340,114 @@ pub fn render_text(status: &Status) -> String {
     if status.healthy() {
         let _ = writeln!(out, "\nOK: the kernel has what was decided.");
     }
+    out
+}
+
+/// Label values in the Prometheus text format escape backslash, quote and newline.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// The node_exporter textfile-collector format (Prometheus text exposition 0.0.4).
+pub fn render_prometheus(status: &Status) -> String {
+    let mut out = String::new();
+    let mut metric = |name: &str, help: &str, samples: Vec<(String, u64)>| {
+        if samples.is_empty() {
+            return;
+        }
+        let _ = writeln!(out, "# HELP ttm_autosize_{name} {help}");
+        let _ = writeln!(out, "# TYPE ttm_autosize_{name} gauge");
+        for (labels, value) in samples {
+            let _ = writeln!(out, "ttm_autosize_{name}{labels} {value}");
+        }
+    };
+    let module = format!("{{module=\"{}\"}}", label(&status.module));
+    let bytes = |pages: Option<u64>| pages.map(|p| p.saturating_mul(status.page_size));
+    let one = |labels: &str, value: Option<u64>| {
+        value
+            .map(|v| (labels.to_string(), v))
+            .into_iter()
+            .collect::<Vec<_>>()
+    };
+    if let Some(r) = &status.record {
+        let labels = format!(
+            "{{module=\"{}\",stage=\"{}\",rule=\"{}\",policy=\"{}\"}}",
+            label(&r.plan.module),
+            label(&r.stage),
+            label(&r.plan.rule),
+            label(&r.plan.policy)
+        );
+        metric(
+            "decision_info",
+            "This boot's decision: where it was taken and what decided it.",
+            vec![(labels, 1)],
+        );
+    }
+    metric(
+        "mem_total_bytes",
+        "MemTotal the decision was made for.",
+        one("", status.mem_total_bytes),
+    );
+    let decided = status.record.as_ref().map(|r| &r.plan);
+    metric(
+        "decided_pages_limit_bytes",
+        "ttm.pages_limit decided this boot, in bytes.",
+        one(&module, decided.map(|p| p.gpu_bytes)),
+    );
+    metric(
+        "decided_page_pool_size_bytes",
+        "ttm.page_pool_size decided this boot, in bytes (absent: left to the kernel).",
+        one(&module, bytes(decided.and_then(|p| p.page_pool_size))),
+    );
+    metric(
+        "kernel_pages_limit_bytes",
+        "ttm.pages_limit the kernel has now, in bytes.",
+        one(&module, bytes(status.kernel.pages_limit)),
+    );
+    metric(
+        "kernel_page_pool_size_bytes",
+        "ttm.page_pool_size the kernel has now, in bytes.",
+        one(&module, bytes(status.kernel.page_pool_size)),
+    );
+    let cards = |f: fn(&DrmCard) -> Option<u64>| -> Vec<(String, u64)> {
+        status
+            .drm
+            .iter()
+            .filter_map(|c| f(c).map(|v| (format!("{{card=\"{}\"}}", label(&c.card)), v)))
+            .collect()
+    };
+    metric(
+        "amdgpu_gtt_total_bytes",
+        "amdgpu's GTT size per card (mem_info_gtt_total).",
+        cards(|c| c.gtt_total_bytes),
+    );
+    metric(
+        "amdgpu_vram_total_bytes",
+        "amdgpu's VRAM size per card (mem_info_vram_total).",
+        cards(|c| c.vram_total_bytes),
+    );
+    let active = |cause: &str| -> bool {
+        match cause {
+            "policy_changed" => status.policy_changed,
+            "no_decision" => status.record.is_none(),
+            kind => status.mismatches.iter().any(|m| m.kind == kind),
+        }
+    };
+    metric(
+        "mismatch",
+        "1 when the kernel's values differ from the decision for this cause (see ttm-autosize status).",
+        CAUSES
+            .iter()
+            .map(|c| (format!("{{cause=\"{c}\"}}"), u64::from(active(c))))
+            .collect(),
+    );
+    metric(
+        "healthy",
+        "1 when the kernel has what was decided this boot.",
+        vec![(String::new(), u64::from(status.healthy()))],
+    );
     out
 }

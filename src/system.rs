@@ -272,7 +272,7 @@ fn module_name(path: &str) -> &str {
 }
 
 /// The dependency list of `module` in modules.dep text.
-fn dependencies_of(dep: &[u8], module: &str) -> Option<String> {
+pub fn dependencies_of(dep: &[u8], module: &str) -> Option<String> {
     let needle = format!("/{module}.ko");
     for at in memchr::memmem::find_iter(dep, needle.as_bytes()) {
         let start = memchr::memrchr(b'\n', &dep[..at]).map_or(0, |p| p + 1);
@@ -292,11 +292,15 @@ fn dependencies_of(dep: &[u8], module: &str) -> Option<String> {
 fn find_dependencies(path: &Path, module: &str) -> Result<Option<String>, ReadError> {
     const CHUNK: usize = 64 * 1024;
     let (mut file, _) = open_regular(path)?;
-    let mut buffer: Vec<u8> = Vec::with_capacity(2 * CHUNK);
+    // One buffer for the whole scan; the unfinished last line moves to the front.
+    let mut buffer = vec![0u8; 2 * CHUNK];
+    let mut filled = 0;
     let mut total: u64 = 0;
     loop {
-        let filled = buffer.len();
-        buffer.resize(filled + CHUNK, 0);
+        if filled == buffer.len() {
+            // A line longer than the buffer: only a broken modules.dep has one.
+            buffer.resize(buffer.len() * 2, 0);
+        }
         let read = loop {
             match file.read(&mut buffer[filled..]) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -304,7 +308,7 @@ fn find_dependencies(path: &Path, module: &str) -> Result<Option<String>, ReadEr
             }
         }
         .map_err(|e| ReadError::Refused(format!("cannot read: {}", io_reason(&e))))?;
-        buffer.truncate(filled + read);
+        filled += read;
         total += read as u64;
         if total > MAX_MODULES_DEP_BYTES {
             return Err(ReadError::Refused(format!(
@@ -312,9 +316,9 @@ fn find_dependencies(path: &Path, module: &str) -> Result<Option<String>, ReadEr
             )));
         }
         let complete = if read == 0 {
-            buffer.len()
+            filled
         } else {
-            match memchr::memrchr(b'\n', &buffer) {
+            match memchr::memrchr(b'\n', &buffer[..filled]) {
                 Some(p) => p + 1,
                 None => continue,
             }
@@ -325,7 +329,8 @@ fn find_dependencies(path: &Path, module: &str) -> Result<Option<String>, ReadEr
         if read == 0 {
             return Ok(None);
         }
-        buffer.drain(..complete);
+        buffer.copy_within(complete..filled, 0);
+        filled -= complete;
     }
 }
 
