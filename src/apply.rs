@@ -294,18 +294,25 @@ fn run(root: &Root) -> Result<(), String> {
         "host"
     };
     if let Some(earlier) = read_record(root).filter(|r| r.stage == "initramfs" && stage == "host") {
-        if earlier.plan.options() == plan.options() {
+        // Never re-apply something different in the same boot: report instead.
+        let rebuild = system::rebuild_command(root);
+        if earlier.plan.options() != plan.options() {
+            warn!(
+                "the initramfs applied {} from its copy of the policy, but {} now gives {}; keeping the initramfs's values for this boot: rebuild the initramfs ({rebuild})",
+                earlier.plan.summary(),
+                plan.policy,
+                plan.summary()
+            );
+        } else if earlier.policy_fingerprint != observed.policy.fingerprint {
+            warn!(
+                "already applied in the initramfs this boot ({}), but {} differs from the initramfs's copy of the policy (same values today): rebuild the initramfs ({rebuild})",
+                plan.summary(),
+                shown(POLICY_PATH)
+            );
+        } else {
             info!(
                 "already applied in the initramfs this boot: {}",
                 plan.summary()
-            );
-        } else {
-            warn!(
-                "the initramfs applied {} from its copy of the policy, but {} now gives {}; keeping the initramfs's values for this boot: rebuild the initramfs ({})",
-                earlier.plan.summary(),
-                plan.policy,
-                plan.summary(),
-                system::rebuild_command(root)
             );
         }
         return Ok(());

@@ -110,9 +110,9 @@ pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
 }
 
 fn read_open(file: File, meta: &fs::Metadata, limit: u64) -> Result<Vec<u8>, ReadError> {
-    // Sized from fstat so a 500 KiB modules.dep is one read, not a dozen growing ones;
-    // /proc files report 0 and get a page.
-    let expected = meta.len().max(4095).min(limit) + 1;
+    // Sized from fstat so a file is one read, not a dozen growing ones; /proc files
+    // report 0 and get a page.
+    let expected = if meta.len() == 0 { 4095 } else { meta.len() }.min(limit) + 1;
     let mut buffer = Vec::with_capacity(usize::try_from(expected).unwrap_or(4096));
     file.take(limit + 1)
         .read_to_end(&mut buffer)
