@@ -7,8 +7,9 @@
 #
 # The binary goes to $(PREFIX)/bin. dracut, mkinitcpio and systemd look in
 # /usr/lib only, and initramfs-tools in /usr/share, whatever PREFIX is, so
-# those paths are fixed. /etc/ttm-autosize.toml is never touched: the
-# annotated example goes to the documentation directory.
+# those paths are fixed. The annotated example policy goes to the
+# documentation directory; an existing /etc/ttm-autosize.toml is never
+# overwritten or removed (see install-etc below).
 
 PREFIX ?= /usr
 DESTDIR ?=
@@ -81,3 +82,30 @@ lint:
 
 test: lint
 	cargo test
+
+# Man pages and the policy in /etc (packaging, issue 6). Extra prerequisites
+# of install/uninstall; the targets above are unchanged. The policy path is
+# fixed (the binary reads /etc/ttm-autosize.toml whatever PREFIX is); it is
+# installed from the example only when absent, and uninstall never removes it.
+MANDIR     = $(PREFIX)/share/man
+POLICY     = /etc/ttm-autosize.toml
+MANPAGES   = $(MANDIR)/man8/ttm-autosize.8 $(MANDIR)/man5/ttm-autosize.toml.5
+
+.PHONY: install-man install-etc uninstall-man
+install: install-man install-etc
+uninstall: uninstall-man
+
+install-man:
+	$(INSTALL) -D -m 0644 man/ttm-autosize.8 $(DESTDIR)$(MANDIR)/man8/ttm-autosize.8
+	$(INSTALL) -D -m 0644 man/ttm-autosize.toml.5 $(DESTDIR)$(MANDIR)/man5/ttm-autosize.toml.5
+
+install-etc:
+	@if [ -e $(DESTDIR)$(POLICY) ] || [ -L $(DESTDIR)$(POLICY) ]; then \
+		echo "$(DESTDIR)$(POLICY) exists: kept as it is"; \
+	else \
+		echo "$(INSTALL) -D -m 0644 packaging/example/ttm-autosize.toml $(DESTDIR)$(POLICY)"; \
+		$(INSTALL) -D -m 0644 packaging/example/ttm-autosize.toml $(DESTDIR)$(POLICY); \
+	fi
+
+uninstall-man:
+	rm -f $(addprefix $(DESTDIR),$(MANPAGES))
