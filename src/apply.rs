@@ -69,14 +69,6 @@ pub fn render_modprobe_conf(plan: &Plan) -> String {
     text
 }
 
-fn describe_io(err: &io::Error) -> String {
-    let text = err.to_string();
-    text.split(" (os error")
-        .next()
-        .unwrap_or(&text)
-        .to_lowercase()
-}
-
 /// Temp file in the same directory, fsync, rename, fsync the directory: readers see the old
 /// file or the whole new one, never part of one. Returns whether anything changed.
 pub fn write_atomically(
@@ -100,7 +92,7 @@ pub fn write_file_atomically(
         .recursive(true)
         .mode(0o755)
         .create(dir_path)
-        .map_err(|e| format!("cannot create {dir_shown}: {}", describe_io(&e)))?;
+        .map_err(|e| format!("cannot create {dir_shown}: {}", system::io_reason(&e)))?;
     let target = dir_path.join(name);
     match fs::symlink_metadata(&target) {
         Ok(meta) if meta.file_type().is_file() => {
@@ -124,7 +116,7 @@ pub fn write_file_atomically(
         Err(e) => {
             return Err(format!(
                 "cannot inspect {target_shown}: {}",
-                describe_io(&e)
+                system::io_reason(&e)
             ));
         }
     }
@@ -145,7 +137,10 @@ pub fn write_file_atomically(
     })();
     if let Err(e) = result {
         let _ = fs::remove_file(&temp);
-        return Err(format!("cannot write {target_shown}: {}", describe_io(&e)));
+        return Err(format!(
+            "cannot write {target_shown}: {}",
+            system::io_reason(&e)
+        ));
     }
     Ok(true)
 }
@@ -234,7 +229,7 @@ fn apply_to_sysfs(root: &Root, plan: &Plan, notes: &mut Vec<String>) -> Vec<Stri
             Err(e) => notes.push(format!(
                 "cannot write {}: {}",
                 shown(&relative),
-                describe_io(&e)
+                system::io_reason(&e)
             )),
         }
     }

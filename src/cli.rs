@@ -113,25 +113,41 @@ pub fn parse_args(program: &str, args: &[String]) -> Result<Mode, String> {
     }
 }
 
+/// Walks `--name value` and `--name=value` options.
+struct Options<'a> {
+    args: std::slice::Iter<'a, String>,
+}
+
+impl<'a> Options<'a> {
+    fn new(args: &'a [String]) -> Self {
+        Options { args: args.iter() }
+    }
+
+    /// The next option's name and, if written as `--name=value`, its value.
+    fn next_option(&mut self) -> Option<(&'a str, Option<&'a str>)> {
+        let flag = self.args.next()?;
+        Some(match flag.split_once('=') {
+            Some((name, value)) => (name, Some(value)),
+            None => (flag.as_str(), None),
+        })
+    }
+
+    fn value(&mut self, name: &str, inline: Option<&'a str>) -> Result<&'a str, String> {
+        inline
+            .or_else(|| self.args.next().map(String::as_str))
+            .ok_or(format!("{name} needs a value"))
+    }
+}
+
 fn parse_status_args(args: &[String]) -> Result<Mode, String> {
     let mut format = StatusFormat::Text;
     let mut output = None;
-    let mut iter = args.iter();
-    while let Some(flag) = iter.next() {
-        let (name, inline) = match flag.split_once('=') {
-            Some((n, v)) => (n, Some(v.to_string())),
-            None => (flag.as_str(), None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| iter.next().cloned())
-                .ok_or(format!("{name} needs a value"))
-        };
+    let mut options = Options::new(args);
+    while let Some((name, inline)) = options.next_option() {
         match name {
             "--json" => format = StatusFormat::Json,
             "--format" => {
-                format = match value()?.as_str() {
+                format = match options.value(name, inline)? {
                     "text" => StatusFormat::Text,
                     "json" => StatusFormat::Json,
                     "prometheus" => StatusFormat::Prometheus,
@@ -142,7 +158,7 @@ fn parse_status_args(args: &[String]) -> Result<Mode, String> {
                     }
                 }
             }
-            "--output" => output = Some(PathBuf::from(value()?)),
+            "--output" => output = Some(PathBuf::from(options.value(name, inline)?)),
             other => return Err(format!("unexpected argument \"{other}\"")),
         }
     }
@@ -151,40 +167,26 @@ fn parse_status_args(args: &[String]) -> Result<Mode, String> {
 
 fn parse_plan_args(args: &[String]) -> Result<PlanArgs, String> {
     let mut plan = PlanArgs::default();
-    let mut iter = args.iter();
-    while let Some(flag) = iter.next() {
-        if flag == "--json" {
-            plan.json = true;
-            continue;
-        }
-        let (name, inline) = match flag.split_once('=') {
-            Some((n, v)) => (n, Some(v.to_string())),
-            None => (flag.as_str(), None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| iter.next().cloned())
-                .ok_or(format!("{name} needs a value"))
-        };
+    let mut options = Options::new(args);
+    while let Some((name, inline)) = options.next_option() {
         match name {
+            "--json" => plan.json = true,
             "--ram" => {
-                let text = value()?;
-                plan.ram = Some(
-                    units::parse_size(&text)
-                        .map_err(|e| format!("--ram {text}: {} ({})", e.message, e.hint))?,
-                );
+                let text = options.value(name, inline)?;
+                let ram = units::parse_size(text)
+                    .map_err(|e| format!("--ram {text}: {} ({})", e.message, e.hint))?;
+                plan.ram = Some(ram);
             }
             "--policy" => {
-                plan.policy = Some(match value()?.as_str() {
+                plan.policy = Some(match options.value(name, inline)? {
                     "none" | "default" | "built-in" => PolicyChoice::BuiltIn,
                     file => PolicyChoice::File(PathBuf::from(file)),
                 })
             }
-            "--kernel" => plan.kernel = Some(value()?),
-            "--cmdline" => plan.cmdline = Some(value()?),
+            "--kernel" => plan.kernel = Some(options.value(name, inline)?.to_string()),
+            "--cmdline" => plan.cmdline = Some(options.value(name, inline)?.to_string()),
             "--page-size" => {
-                let text = value()?;
+                let text = options.value(name, inline)?;
                 plan.page_size = Some(
                     text.parse()
                         .map_err(|_| format!("--page-size {text}: not a number of bytes"))?,

@@ -69,7 +69,8 @@ impl ReadError {
     }
 }
 
-fn io_reason(err: &io::Error) -> String {
+/// An I/O error as a lower-case phrase without the errno suffix, for messages.
+pub fn io_reason(err: &io::Error) -> String {
     let text = err.to_string();
     text.split(" (os error")
         .next()
@@ -80,6 +81,25 @@ fn io_reason(err: &io::Error) -> String {
 /// Opens without following into anything that could block, checks it is a regular file,
 /// and reads at most `limit` bytes.
 pub fn open_regular(path: &Path) -> Result<(File, fs::Metadata), ReadError> {
+    let not_regular = |meta: &fs::Metadata| {
+        let kind = match meta.file_type() {
+            t if t.is_dir() => "a directory",
+            t if t.is_fifo() => "a FIFO",
+            t if t.is_char_device() || t.is_block_device() => "a device",
+            t if t.is_socket() => "a socket",
+            _ => "not a regular file",
+        };
+        ReadError::Refused(format!("is {kind}, not a regular file"))
+    };
+    // The type is checked before open(2): opening a device can act by itself (a watchdog
+    // arms, a tape rewinds), so only what stat calls a regular file is ever opened.
+    let before = fs::metadata(path).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => ReadError::Missing,
+        _ => ReadError::Refused(format!("cannot stat: {}", io_reason(&e))),
+    })?;
+    if !before.file_type().is_file() {
+        return Err(not_regular(&before));
+    }
     let file = fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
@@ -92,14 +112,10 @@ pub fn open_regular(path: &Path) -> Result<(File, fs::Metadata), ReadError> {
         .metadata()
         .map_err(|e| ReadError::Refused(format!("cannot stat: {}", io_reason(&e))))?;
     if !meta.file_type().is_file() {
-        let kind = match meta.file_type() {
-            t if t.is_dir() => "a directory",
-            t if t.is_fifo() => "a FIFO",
-            t if t.is_char_device() || t.is_block_device() => "a device",
-            t if t.is_socket() => "a socket",
-            _ => "not a regular file",
-        };
-        return Err(ReadError::Refused(format!("is {kind}, not a regular file")));
+        return Err(not_regular(&meta));
+    }
+    if (meta.dev(), meta.ino()) != (before.dev(), before.ino()) {
+        return Err(ReadError::Refused("was replaced while being opened".into()));
     }
     Ok((file, meta))
 }
@@ -274,8 +290,13 @@ fn module_name(path: &str) -> &str {
 /// The dependency list of `module` in modules.dep text.
 pub fn dependencies_of(dep: &[u8], module: &str) -> Option<String> {
     let needle = format!("/{module}.ko");
-    for at in memchr::memmem::find_iter(dep, needle.as_bytes()) {
-        let start = memchr::memrchr(b'\n', &dep[..at]).map_or(0, |p| p + 1);
+    let finder = memchr::memmem::Finder::new(needle.as_bytes());
+    // Each line is looked at once, however often it names the module: scanning back and
+    // forth per match made a long line of "x/amdgpu.ko" quadratic (minutes for 2 MiB).
+    let mut from = 0;
+    while let Some(found) = finder.find(&dep[from..]) {
+        let at = from + found;
+        let start = memchr::memrchr(b'\n', &dep[from..at]).map_or(from, |p| from + p + 1);
         let end = memchr::memchr(b'\n', &dep[at..]).map_or(dep.len(), |p| at + p);
         let line = String::from_utf8_lossy(&dep[start..end]);
         if let Some((target, deps)) = line.split_once(':')
@@ -283,6 +304,7 @@ pub fn dependencies_of(dep: &[u8], module: &str) -> Option<String> {
         {
             return Some(deps.to_string());
         }
+        from = end;
     }
     None
 }

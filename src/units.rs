@@ -240,13 +240,17 @@ pub fn parse_amount(text: &str) -> Result<Amount, ValueError> {
 pub fn parse_kernel_ulong(text: &str) -> Option<u64> {
     let text = text.strip_suffix('\n').unwrap_or(text);
     let text = text.strip_prefix('+').unwrap_or(text);
+    // from_str_radix takes a sign of its own ("0x+10"); the kernel does not.
+    let digits_only = |s: &str, radix: u32| !s.is_empty() && s.chars().all(|c| c.is_digit(radix));
     if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
         return u64::from_str_radix(hex, 16)
             .ok()
-            .filter(|_| !hex.is_empty());
+            .filter(|_| digits_only(hex, 16));
     }
     if text.len() > 1 && text.starts_with('0') {
-        return u64::from_str_radix(&text[1..], 8).ok();
+        return u64::from_str_radix(&text[1..], 8)
+            .ok()
+            .filter(|_| digits_only(&text[1..], 8));
     }
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -370,6 +374,9 @@ mod tests {
             "09",
             "18446744073709551616",
             " 1",
+            "0x+10",
+            "0X+22",
+            "0+7",
         ] {
             assert_eq!(parse_kernel_ulong(bad), None, "{bad}");
         }
