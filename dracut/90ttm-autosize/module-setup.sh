@@ -48,8 +48,9 @@ install() {
     _bin=$(ttm_autosize_binary)
     _policy=$(ttm_autosize_policy)
 
-    # Static binary: no libraries to resolve.
-    inst_simple "$_bin" /usr/bin/ttm-autosize || {
+    # inst_binary also resolves libraries, should a distribution build the
+    # binary dynamically; the release build is static.
+    inst_binary "$_bin" /usr/bin/ttm-autosize || {
         dwarn "ttm-autosize: could not install $_bin; the image will not size ttm"
         return 0
     }

@@ -85,6 +85,7 @@ d 0755 usr/lib/initcpio/install
 f 0644 usr/lib/initcpio/install/ttm-autosize
 d 0755 usr/lib/systemd
 d 0755 usr/lib/systemd/system
+f 0644 usr/lib/systemd/system/ttm-autosize-metrics.service
 f 0644 usr/lib/systemd/system/ttm-autosize.service
 d 0755 usr/lib/systemd/system-generators
 l 0777 usr/lib/systemd/system-generators/ttm-autosize-generator -> /usr/bin/ttm-autosize
