@@ -76,7 +76,8 @@ check-boot:
 	tests/boot/setup
 	tests/boot/run
 
-# The README's test command: everything CI checks. The packaging and boot tests need root
+# The README's test command: everything CI checks. The fuzz smoke needs the nightly
+# toolchain (it installs cargo-fuzz). The packaging and boot tests need root
 # on Debian/Ubuntu; as root there, the boot prerequisites are installed first
 # (tests/boot/setup, idempotent); otherwise those tests fail naming what is missing.
 .PHONY: test lint check-packaging
@@ -86,6 +87,7 @@ lint:
 
 test: lint
 	cargo test
+	tests/fuzz-smoke
 	$(MAKE) check-packaging
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then tests/boot/setup; fi
 	tests/boot/run

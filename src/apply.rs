@@ -109,7 +109,7 @@ pub fn write_file_atomically(
                 "not a regular file"
             };
             return Err(format!(
-                "{target_shown} is {kind}, which ttm-autosize never creates; remove it; {KEEPING_DEFAULTS}"
+                "{target_shown} is {kind}, which ttm-autosize never creates; remove it"
             ));
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -319,7 +319,8 @@ fn run(root: &Root) -> Result<(), String> {
         CONF_DIR,
         CONF_NAME,
         render_modprobe_conf(&plan).as_bytes(),
-    )?;
+    )
+    .map_err(|e| format!("{e}; {KEEPING_DEFAULTS}"))?;
     let mut notes = static_option_notes(root);
     let sysfs_written = apply_to_sysfs(root, &plan, &mut notes);
 

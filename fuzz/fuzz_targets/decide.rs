@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: MIT
+//! The whole decision: arbitrary MemTotal, page size, kernel release, command line and
+//! policy text -> plan::decide. Never panics; an applied plan without an explicit
+//! ttm.pages_limit is whole MiB, within MemTotal - reserve, and pages × page size.
+#![no_main]
+
+use libfuzzer_sys::arbitrary::{self, Arbitrary};
+use libfuzzer_sys::fuzz_target;
+use ttm_autosize::apply::render_modprobe_conf;
+use ttm_autosize::cmdline::parse_cmdline;
+use ttm_autosize::plan::{self, Decision, Machine, TtmModule};
+use ttm_autosize::policy::{self, PagePool};
+use ttm_autosize::units::{GIB, MIB};
+
+#[derive(Arbitrary, Debug)]
+struct Input<'a> {
+    mem_total: u64,
+    /// Most inputs land in the plausible range; some keep the raw value.
+    raw_mem: bool,
+    page_shift: u8,
+    kernel: Option<&'a str>,
+    builtin: bool,
+    amdttm: bool,
+    cmdline: &'a str,
+    /// Values for the policy keys, rendered as `key = "value"` lines.
+    keys: [Option<&'a str>; 7],
+    /// Free text appended to the policy.
+    extra: &'a str,
+}
+
+fn toml_string(value: &str) -> String {
+    let mut out = String::from("\"");
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32 & 0xFFFF)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fuzz_target!(|input: Input| {
+    let mem_total = if input.raw_mem {
+        input.mem_total
+    } else {
+        input.mem_total % (1 << 50) + 1
+    };
+    let page_size = 1u64 << (input.page_shift % 24);
+    let mut text = String::new();
+    for (key, value) in policy::KEYS.iter().zip(input.keys) {
+        if let Some(v) = value {
+            text.push_str(&format!("{key} = {}\n", toml_string(v)));
+        }
+    }
+    text.push_str(input.extra);
+    let Ok(file_policy) = policy::parse_policy(&text, "fuzz.toml") else {
+        return;
+    };
+    let Ok(cmdline) = parse_cmdline(input.cmdline) else {
+        return;
+    };
+    let machine = Machine {
+        mem_total,
+        page_size,
+        kernel_release: input.kernel.map(str::to_string),
+        module: TtmModule {
+            name: if input.amdttm { "amdttm" } else { "ttm" }.into(),
+            builtin: input.builtin,
+            found_by: "fuzz".into(),
+        },
+    };
+    let decision = plan::decide(&machine, &cmdline, &file_policy);
+    assert_eq!(
+        decision,
+        plan::decide(&machine, &cmdline, &file_policy),
+        "not deterministic"
+    );
+    let plan = match decision {
+        Ok(Decision::Apply(plan)) => plan,
+        Ok(Decision::Disabled { .. }) => {
+            assert!(cmdline.disabled_by.is_some());
+            return;
+        }
+        Err(e) => {
+            let _ = e.to_string();
+            return;
+        }
+    };
+    assert!(cmdline.disabled_by.is_none());
+    let _ = render_modprobe_conf(&plan);
+    let _ = plan.summary();
+    assert_eq!(plan.mem_total_bytes, mem_total);
+    assert_eq!(
+        plan.os_keeps_bytes,
+        mem_total.saturating_sub(plan.gpu_bytes)
+    );
+    if cmdline.pages_limit.is_some() {
+        return;
+    }
+    let merged = policy::apply_overrides(&file_policy, &cmdline.overrides).unwrap();
+    let reserve = merged
+        .reserve
+        .as_ref()
+        .map_or((4 * GIB).min(mem_total / 2), |r| r.value.resolve(mem_total));
+    assert!(reserve < mem_total, "{plan:?}");
+    assert_eq!(plan.gpu_bytes % MIB, 0, "{plan:?}");
+    assert!(plan.gpu_bytes >= plan::MIN_GPU_BYTES, "{plan:?}");
+    assert!(
+        plan.gpu_bytes <= mem_total - reserve,
+        "gpu {} > MemTotal {mem_total} - reserve {reserve}: {plan:?}",
+        plan.gpu_bytes
+    );
+    assert_eq!(
+        plan.pages_limit.checked_mul(page_size),
+        Some(plan.gpu_bytes),
+        "{plan:?}"
+    );
+    if cmdline.page_pool_size.is_none()
+        && let Some(pool) = plan.page_pool_size
+    {
+        assert!(pool * page_size <= mem_total - reserve, "pool: {plan:?}");
+        if matches!(
+            merged.page_pool.as_ref().map(|s| s.value),
+            Some(PagePool::Match)
+        ) {
+            assert_eq!(pool, plan.pages_limit);
+        }
+    }
+    if cmdline.gttsize.is_none()
+        && let Some(gtt) = plan.gttsize_mib
+    {
+        assert_eq!(gtt, plan.gpu_bytes / MIB, "{plan:?}");
+    }
+});
