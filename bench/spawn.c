@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
-// Median wall time of fork+exec+wait of a command, over N runs. Files named with -u are
-// unlinked before each run (untimed), so every `apply` writes as it would at boot.
+// Median wall time of fork+exec+wait of commands, over N rounds. With two commands
+// (CMD1 -- CMD2) each round runs both, alternating, so both see the same machine state;
+// one median per command is printed. Files named with -u are unlinked before each run of
+// the last command (untimed), so every `apply` writes as it would at boot.
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,31 +16,54 @@ static int cmp(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+static double run(char **argv) {
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (!freopen("/dev/null", "w", stdout)) _exit(126);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "%s failed\n", argv[0]);
+        exit(1);
+    }
+    return (b.tv_sec - a.tv_sec) * 1e3 + (b.tv_nsec - a.tv_nsec) / 1e6;
+}
+
 int main(int argc, char **argv) {
-    int runs = 300, i = 1;
+    int runs = 300, i = 1, nunlink = 0;
     const char *unlinks[8];
-    int nunlink = 0;
     while (i < argc && argv[i][0] == '-' && argv[i][1] != '-') {
+        if (i + 1 >= argc) break;
         if (!strcmp(argv[i], "-n")) runs = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "-u") && nunlink < 8) unlinks[nunlink++] = argv[i + 1];
         i += 2;
     }
     if (i < argc && !strcmp(argv[i], "--")) i++;
-    if (i >= argc || runs < 1) { fprintf(stderr, "usage: spawn [-n N] [-u FILE]... -- CMD...\n"); return 2; }
-    double *ms = calloc(runs, sizeof *ms);
-    for (int r = 0; r < runs; r++) {
-        for (int u = 0; u < nunlink; u++) unlink(unlinks[u]);
-        struct timespec a, b;
-        clock_gettime(CLOCK_MONOTONIC, &a);
-        pid_t pid = fork();
-        if (pid == 0) { if (!freopen("/dev/null", "w", stdout)) _exit(126); execv(argv[i], argv + i); _exit(127); }
-        int status;
-        waitpid(pid, &status, 0);
-        clock_gettime(CLOCK_MONOTONIC, &b);
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) { fprintf(stderr, "%s failed\n", argv[i]); return 1; }
-        ms[r] = (b.tv_sec - a.tv_sec) * 1e3 + (b.tv_nsec - a.tv_nsec) / 1e6;
+    if (i >= argc || runs < 1) {
+        fprintf(stderr, "usage: spawn [-n N] [-u FILE]... -- CMD... [-- CMD2...]\n");
+        return 2;
     }
-    qsort(ms, runs, sizeof *ms, cmp);
-    printf("%.3f\n", ms[runs / 2]);
+    char **cmds[2] = {argv + i, NULL};
+    for (int j = i; j < argc; j++)
+        if (!strcmp(argv[j], "--")) { argv[j] = NULL; cmds[1] = argv + j + 1; break; }
+    int ncmd = cmds[1] ? 2 : 1;
+    double *ms[2] = {calloc(runs, sizeof(double)), calloc(runs, sizeof(double))};
+    for (int r = 0; r < runs; r++)
+        for (int c = 0; c < ncmd; c++) {
+            if (c == ncmd - 1)
+                for (int u = 0; u < nunlink; u++) unlink(unlinks[u]);
+            ms[c][r] = run(cmds[c]);
+        }
+    for (int c = 0; c < ncmd; c++) {
+        qsort(ms[c], runs, sizeof(double), cmp);
+        printf(c ? " %.3f" : "%.3f", ms[c][runs / 2]);
+    }
+    printf("\n");
     return 0;
 }

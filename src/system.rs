@@ -4,10 +4,12 @@
 
 use std::fs::{self, File};
 use std::io::{self, Read};
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use nix::libc;
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
 
 use crate::plan::TtmModule;
 use crate::policy::{self, MAX_POLICY_BYTES, Policy, PolicyError};
@@ -100,14 +102,18 @@ pub fn open_regular(path: &Path) -> Result<(File, fs::Metadata), ReadError> {
     if !before.file_type().is_file() {
         return Err(not_regular(&before));
     }
-    let file = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
-        .open(path)
-        .map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => ReadError::Missing,
-            _ => ReadError::Refused(format!("cannot open: {}", io_reason(&e))),
-        })?;
+    // No O_CLOEXEC: this program never executes anything, and musl emulates the flag with
+    // one more fcntl(2) per open — a cost paid on every boot for nothing.
+    let flags = OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY;
+    let file = File::from(nix::fcntl::open(path, flags, Mode::empty()).map_err(
+        |errno| match errno {
+            Errno::ENOENT => ReadError::Missing,
+            other => ReadError::Refused(format!(
+                "cannot open: {}",
+                io_reason(&io::Error::from(other))
+            )),
+        },
+    )?);
     let meta = file
         .metadata()
         .map_err(|e| ReadError::Refused(format!("cannot stat: {}", io_reason(&e))))?;
@@ -125,17 +131,43 @@ pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
     read_open(file, &meta, limit)
 }
 
-fn read_open(file: File, meta: &fs::Metadata, limit: u64) -> Result<Vec<u8>, ReadError> {
-    // Sized from fstat so a file is one read, not a dozen growing ones; /proc files
-    // report 0 and get a page.
-    let expected = if meta.len() == 0 { 4095 } else { meta.len() }.min(limit) + 1;
-    let mut buffer = Vec::with_capacity(usize::try_from(expected).unwrap_or(4096));
-    file.take(limit + 1)
-        .read_to_end(&mut buffer)
-        .map_err(|e| ReadError::Refused(format!("cannot read: {}", io_reason(&e))))?;
-    if buffer.len() as u64 > limit {
-        return Err(ReadError::Refused(format!("is larger than {limit} bytes")));
+fn read_open(mut file: File, meta: &fs::Metadata, limit: u64) -> Result<Vec<u8>, ReadError> {
+    let too_large = || ReadError::Refused(format!("is larger than {limit} bytes"));
+    if meta.len() > limit {
+        return Err(too_large());
     }
+    // Sized from fstat so a file is one read, not a dozen growing ones, and done once that
+    // many bytes are in (no extra read to see EOF). /proc files report 0: a page, then
+    // read to EOF.
+    let known = usize::try_from(meta.len()).map_err(|_| too_large())?;
+    let mut buffer = vec![0u8; if known == 0 { 4096 } else { known + 1 }];
+    let mut filled = 0;
+    loop {
+        if filled == buffer.len() {
+            if filled as u64 > limit {
+                return Err(too_large());
+            }
+            buffer.resize(buffer.len() * 2, 0);
+        }
+        let read = match file.read(&mut buffer[filled..]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(ReadError::Refused(format!(
+                    "cannot read: {}",
+                    io_reason(&e)
+                )));
+            }
+        };
+        filled += read;
+        if read == 0 || (known > 0 && filled >= known) {
+            break;
+        }
+    }
+    if filled as u64 > limit {
+        return Err(too_large());
+    }
+    buffer.truncate(filled);
     Ok(buffer)
 }
 
@@ -312,7 +344,7 @@ pub fn dependencies_of(dep: &[u8], module: &str) -> Option<String> {
 /// Streams modules.dep in chunks and stops at `module`'s line: a real one is ~500 KiB, and
 /// reading it whole into fresh memory costs more than everything else `apply` does.
 fn find_dependencies(path: &Path, module: &str) -> Result<Option<String>, ReadError> {
-    const CHUNK: usize = 64 * 1024;
+    const CHUNK: usize = 16 * 1024;
     let (mut file, _) = open_regular(path)?;
     // One buffer for the whole scan; the unfinished last line moves to the front.
     let mut buffer = vec![0u8; 2 * CHUNK];
