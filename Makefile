@@ -80,12 +80,19 @@ check-boot:
 # toolchain (it installs cargo-fuzz). The packaging and boot tests need root
 # on Debian/Ubuntu; as root there, the boot prerequisites are installed first
 # (tests/boot/setup, idempotent); otherwise those tests fail naming what is missing.
-.PHONY: test lint check-packaging
+.PHONY: test test-deps lint check-packaging
+# What the tests need beyond a rustup toolchain: the static target, the linters, and the
+# Prometheus parser the metrics test uses.
+test-deps:
+	rustup component add rustfmt clippy
+	rustup target add $(TARGET)
+	python3 -c 'import prometheus_client' 2>/dev/null || pip install --quiet prometheus_client
+
 lint:
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
 
-test: lint
+test: test-deps lint
 	cargo test
 	tests/fuzz-smoke
 	$(MAKE) check-packaging
