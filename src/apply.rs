@@ -203,6 +203,11 @@ fn apply_to_sysfs(root: &Root, plan: &Plan, notes: &mut Vec<String>) -> Vec<Stri
         return written;
     }
     let probed = system::amdgpu_probed(root);
+    let rebuild = if probed {
+        system::rebuild_command(root)
+    } else {
+        ""
+    };
     for (module, parameter, value) in plan.options() {
         if module != plan.module {
             continue;
@@ -212,9 +217,8 @@ fn apply_to_sysfs(root: &Root, plan: &Plan, notes: &mut Vec<String>) -> Vec<Stri
             let current = system::read_parameter(root, module, parameter);
             if current != Some(value) {
                 notes.push(format!(
-                    "amdgpu probed before ttm-autosize ran ({module}.{parameter} is {}); {value} applies from the next boot — is ttm-autosize in the initramfs? ({})",
+                    "amdgpu probed before ttm-autosize ran ({module}.{parameter} is {}); {value} applies from the next boot — is ttm-autosize in the initramfs? ({rebuild})",
                     current.map_or("unknown".into(), |c| c.to_string()),
-                    system::rebuild_command(root)
                 ));
             }
             continue;
@@ -288,7 +292,9 @@ fn run(root: &Root) -> Result<(), String> {
     } else {
         "host"
     };
-    if let Some(earlier) = read_record(root).filter(|r| r.stage == "initramfs" && stage == "host") {
+    // Only after switch-root can an earlier decision of this boot exist.
+    let earlier = (stage == "host").then(|| read_record(root)).flatten();
+    if let Some(earlier) = earlier.filter(|r| r.stage == "initramfs") {
         // Never re-apply something different in the same boot: report instead.
         let rebuild = system::rebuild_command(root);
         if earlier.plan.options() != plan.options() {

@@ -88,6 +88,7 @@ fn cause(
     root: &Root,
     record: &DecisionRecord,
     cmdline: &KernelCmdline,
+    statics: &[system::StaticOption],
     parameter: &str,
     actual: u64,
 ) -> (&'static str, String) {
@@ -117,7 +118,6 @@ fn cause(
             format!("the kernel command line sets {name}={value}"),
         );
     }
-    let (statics, _) = system::scan_static_options(root, apply::CONF_NAME);
     if let Some(o) = statics.iter().find(|o| {
         o.parameter.ends_with(suffix) && crate::units::parse_kernel_ulong(&o.value) == Some(actual)
     }) {
@@ -191,9 +191,13 @@ pub fn status(root: &Root) -> Status {
                     .gttsize_mib
                     .map(|v| ("amdgpu.gttsize".to_string(), v, kernel.gttsize.and_then(|g| u64::try_from(g).ok()))),
             ];
+            // Read modprobe.d once, and only when something needs explaining.
+            let mut statics = None;
             for (parameter, decided, actual) in decided.into_iter().flatten() {
                 if let Some(actual) = actual.filter(|a| *a != decided) {
-                    let (kind, cause) = cause(root, record, &cmdline, &parameter, actual);
+                    let statics = statics
+                        .get_or_insert_with(|| system::scan_static_options(root, apply::CONF_NAME).0);
+                    let (kind, cause) = cause(root, record, &cmdline, statics, &parameter, actual);
                     mismatches.push(Mismatch {
                         parameter,
                         decided,
