@@ -262,6 +262,15 @@ mod tests {
         out
     }
 
+    /// `expected` is the installed RAM, or a part of the error message.
+    fn assert_parses(name: &str, bytes: &[u8], expected: &Result<u64, &str>) {
+        match (expected, parse_installed_ram(bytes)) {
+            (Ok(want), Ok(got)) => assert_eq!(got, *want, "{name}"),
+            (Err(text), Err(message)) => assert!(message.contains(text), "{name}: {message}"),
+            (_, got) => panic!("{name}: expected {expected:?}, got {got:?}"),
+        }
+    }
+
     fn system_array() -> Part {
         Part::Array {
             handle: 0x1000,
@@ -468,12 +477,7 @@ mod tests {
             ("empty table", vec![], Err("no type-17")),
         ];
         for (name, parts, expected) in cases {
-            let got = parse_installed_ram(&table(parts));
-            match (expected, &got) {
-                (Ok(bytes), Ok(got_bytes)) => assert_eq!(got_bytes, bytes, "{name}"),
-                (Err(text), Err(message)) => assert!(message.contains(text), "{name}: {message}"),
-                _ => panic!("{name}: expected {expected:?}, got {got:?}"),
-            }
+            assert_parses(name, &table(parts), expected);
         }
     }
 
@@ -509,12 +513,7 @@ mod tests {
             ),
         ];
         for (name, bytes, expected) in cases {
-            let got = parse_installed_ram(bytes);
-            match (expected, &got) {
-                (Ok(b), Ok(g)) => assert_eq!(g, b, "{name}"),
-                (Err(text), Err(message)) => assert!(message.contains(text), "{name}: {message}"),
-                _ => panic!("{name}: expected {expected:?}, got {got:?}"),
-            }
+            assert_parses(name, bytes, expected);
         }
     }
 
