@@ -4,6 +4,7 @@
 pub mod apply;
 pub mod cli;
 pub mod cmdline;
+pub mod dmi;
 pub mod generator;
 pub mod inputs;
 pub mod kmsg;
