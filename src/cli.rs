@@ -228,6 +228,17 @@ struct PlanJson<'a> {
     skipped_because: Option<&'a str>,
     #[serde(flatten)]
     plan: Option<&'a Plan>,
+    /// Without a plan, what was known of the machine.
+    #[serde(flatten)]
+    machine: Option<MachineJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct MachineJson<'a> {
+    mem_total_bytes: u64,
+    installed_ram_bytes: Option<u64>,
+    kernel: Option<&'a str>,
+    module: &'a str,
 }
 
 pub fn render_plan_text(plan: &Plan) -> String {
@@ -390,6 +401,12 @@ pub fn run_plan(root: &Root, args: &PlanArgs) -> Result<String, String> {
             disabled_by,
             skipped_because,
             plan,
+            machine: plan.is_none().then(|| MachineJson {
+                mem_total_bytes: machine.mem_total,
+                installed_ram_bytes: machine.installed_ram,
+                kernel: machine.kernel_release.as_deref(),
+                module: &machine.module.name,
+            }),
         };
         return serde_json::to_string_pretty(&json)
             .map(|s| s + "\n")

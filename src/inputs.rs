@@ -3,6 +3,7 @@
 //! all decide from this, so they cannot disagree about what they saw.
 
 use crate::cmdline::{KernelCmdline, parse_cmdline};
+use crate::dmi;
 use crate::knobs::KernelVersion;
 use crate::plan::{AmdGpus, GTT_FOLLOWS_PAGES_LIMIT, Machine, TtmModule};
 use crate::policy::{self, POLICY_PATH, When};
@@ -91,7 +92,7 @@ pub fn observe(root: &Root) -> Result<Inputs, ObserveError> {
         cmdline,
         machine: Machine {
             mem_total,
-            installed_ram: None,
+            installed_ram: dmi::read_installed_ram(root).ok(),
             page_size: system::page_size(),
             kernel_release,
             module,

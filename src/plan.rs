@@ -711,7 +711,15 @@ pub fn decide(
             written: false,
         }
     } else {
-        match explicit(cmdline, machine, pool_knob, |o| o.beats_ours)? {
+        // Without page_pool in the policy ttm-autosize writes nothing, and every static
+        // line reaches the kernel.
+        let writes_pool = matches!(
+            policy.page_pool.as_ref().map(|s| s.value),
+            Some(PagePool::Match | PagePool::Amount(_))
+        );
+        match explicit(cmdline, machine, pool_knob, |o| {
+            o.beats_ours || !writes_pool
+        })? {
             Some(user) => {
                 reasons.push(format!("{} decides; not written", user.said));
                 KnobSetting {
