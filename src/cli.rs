@@ -431,22 +431,52 @@ pub fn run_check(root: &Root, file: Option<&Path>) -> (String, bool) {
         return (format!("{shown_path}: does not exist\n"), false);
     }
     match system::load_policy(&path, &shown_path) {
-        Ok(loaded) if loaded.fingerprint.is_none() => (
-            format!(
-                "{shown_path}: not present; the built-in default (profile \"balanced\") applies\n"
-            ),
-            true,
-        ),
         Ok(loaded) => {
             let mut out = String::new();
-            for note in policy::notes(&loaded.policy) {
-                let _ = writeln!(out, "note: {note}");
+            if loaded.fingerprint.is_none() {
+                let _ = writeln!(
+                    out,
+                    "{shown_path}: not present; the built-in default (profile \"balanced\") applies"
+                );
+            } else {
+                for note in policy::notes(&loaded.policy) {
+                    let _ = writeln!(out, "note: {note}");
+                }
+                let _ = writeln!(out, "{shown_path}: OK");
             }
-            let _ = writeln!(out, "{shown_path}: OK");
+            if let Some(line) = on_this_machine(root, &loaded.policy) {
+                let _ = writeln!(out, "{line}");
+            }
             (out, true)
         }
         Err(errors) => (errors.iter().map(|e| format!("{e}\n")).collect(), false),
     }
+}
+
+/// What a valid policy means here: installed RAM and the `when` gate decide as much as the
+/// file does. None when this machine cannot be read (a policy checked elsewhere).
+fn on_this_machine(root: &Root, policy: &policy::Policy) -> Option<String> {
+    let inputs = inputs::observe(root).ok()?;
+    let machine = &inputs.machine;
+    let installed = match machine.installed_ram {
+        Some(bytes) => format!("installed RAM {} (SMBIOS)", HumanSize(bytes)),
+        None => format!(
+            "installed RAM {} (MemTotal rounded up)",
+            HumanSize(crate::plan::estimate_installed_ram(machine.mem_total))
+        ),
+    };
+    let meaning = match decide(machine, &inputs.cmdline, policy) {
+        Ok(Decision::Apply(plan)) => format!("gives {}", plan.summary()),
+        Ok(Decision::Skipped { because }) => format!("writes nothing: {because}"),
+        Ok(Decision::Disabled { by }) => {
+            format!("is off: {by} is on the kernel command line")
+        }
+        Err(e) => format!("is refused here: {e}"),
+    };
+    Some(format!(
+        "On this machine: MemTotal {}, {installed}\n  the policy {meaning}",
+        HumanSize(machine.mem_total)
+    ))
 }
 
 pub fn run_status(root: &Root, format: StatusFormat) -> (String, bool) {
