@@ -305,8 +305,9 @@ pub fn render_plan_text(plan: &Plan) -> String {
     out
 }
 
+/// A path given on the command line, as messages quote it: one line, escapes shown.
 fn policy_path_shown(path: &Path) -> String {
-    path.display().to_string()
+    crate::kmsg::escaped(&path.display().to_string()).into_owned()
 }
 
 /// The machine to plan for: this one as observed, with whatever the arguments change.

@@ -4,12 +4,23 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use ttm_autosize::cli::{self, Mode};
+use ttm_autosize::cli::{self, Mode, StatusFormat};
 use ttm_autosize::system::Root;
 use ttm_autosize::{apply, generator, kmsg};
 
+/// A report for people: control characters from an input are shown escaped, never sent to
+/// the terminal; the newlines that end its lines stay.
 fn print(text: &str) {
-    let _ = std::io::stdout().write_all(text.as_bytes());
+    let _ = std::io::stdout().write_all(kmsg::escaped_lines(text).as_bytes());
+}
+
+/// JSON: the characters serde_json leaves raw (DEL, C1…) as \u escapes, same data.
+fn print_json(text: &str) {
+    let _ = std::io::stdout().write_all(kmsg::escaped_json(text).as_bytes());
+}
+
+fn eprint(text: &str) {
+    let _ = std::io::stderr().write_all(kmsg::escaped_lines(text).as_bytes());
 }
 
 fn main() -> ExitCode {
@@ -21,7 +32,7 @@ fn main() -> ExitCode {
     let mode = match cli::parse_args(&program, &args) {
         Ok(mode) => mode,
         Err(message) => {
-            eprintln!("ttm-autosize: {message}\n\n{}", cli::USAGE);
+            eprint(&format!("ttm-autosize: {message}\n\n{}\n", cli::USAGE));
             return ExitCode::from(2);
         }
     };
@@ -39,9 +50,10 @@ fn main() -> ExitCode {
             }
         }
         Mode::Plan(plan_args) => match cli::run_plan(&root, &plan_args) {
+            Ok(text) if plan_args.json => print_json(&text),
             Ok(text) => print(&text),
             Err(message) => {
-                eprintln!("ttm-autosize: {message}");
+                eprint(&format!("ttm-autosize: {message}\n"));
                 return ExitCode::FAILURE;
             }
         },
@@ -50,7 +62,7 @@ fn main() -> ExitCode {
             if ok {
                 print(&report);
             } else {
-                eprint!("{report}");
+                eprint(&report);
                 return ExitCode::FAILURE;
             }
         }
@@ -59,9 +71,14 @@ fn main() -> ExitCode {
             match output {
                 Some(path) => {
                     if let Err(message) = cli::write_output(&root, &path, &report) {
-                        eprintln!("ttm-autosize: {message}");
+                        eprint(&format!("ttm-autosize: {message}\n"));
                         return ExitCode::FAILURE;
                     }
+                }
+                None if format == StatusFormat::Json => print_json(&report),
+                // Label values are escaped as the exposition format asks (status.rs).
+                None if format == StatusFormat::Prometheus => {
+                    let _ = std::io::stdout().write_all(report.as_bytes());
                 }
                 None => print(&report),
             }

@@ -503,15 +503,21 @@ fn explicit(
     files_count: impl Fn(&StaticOption) -> bool,
 ) -> Result<Option<Explicit>, PlanError> {
     let module = knob.module(&machine.module.name);
-    if let Some(arg) = cmdline.knob(module, knob.param) {
+    // The kernel applies the command line to a built-in TTM module, kmod to a loaded one
+    // (their readings differ at `--` and unclosed quotes: see cmdline.rs). amdgpu is read as
+    // kmod reads it: it is loadable whenever its TTM module is (a built-in amdgpu selects a
+    // built-in TTM); next to a built-in TTM it can be either, which nothing here tells.
+    let builtin = knob.owner == knobs::Owner::Ttm && machine.module.builtin;
+    if let Some(arg) = cmdline.knob_for(module, knob.param, builtin) {
         return match &arg.value {
             Ok(value) => Ok(Some(Explicit {
                 value: *value,
                 source: Source::KernelCmdline,
                 said: format!("{} on the kernel command line", arg.written),
             })),
+            // `why` says what the module makes of it (refuses to load, keeps its default).
             Err(why) => Err(PlanError::Machine(format!(
-                "kernel command line: {}: {why}: the kernel refuses it, and a loadable {module} then fails to load; fix or remove it (plain decimal, e.g. 27262976)",
+                "kernel command line: {}: {why}; fix or remove it (plain decimal, e.g. 27262976)",
                 arg.written
             ))),
         };

@@ -6,6 +6,7 @@ use std::fmt;
 
 use toml::de::{DeTable, DeValue};
 
+use crate::kmsg::escaped;
 use crate::units::{self, Amount, ValueError};
 
 pub const POLICY_PATH: &str = "etc/ttm-autosize.toml";
@@ -48,7 +49,8 @@ impl fmt::Display for Origin {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Setting<T> {
     pub value: T,
-    /// The value as the user wrote it, quoted back in explanations.
+    /// The value as the user wrote it, control characters escaped: quoted back in
+    /// explanations.
     pub written: String,
     pub origin: Origin,
 }
@@ -147,15 +149,17 @@ pub struct PolicyError {
     pub hint: String,
 }
 
+/// One line whatever the file held: a key or value quoted in the message is shown with its
+/// control characters escaped (a TOML key can hold an escape sequence or a newline).
 impl fmt::Display for PolicyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: ", self.origin)?;
+        write!(f, "{}: ", escaped(&self.origin.to_string()))?;
         if let Some(key) = &self.key {
-            write!(f, "{key}: ")?;
+            write!(f, "{}: ", escaped(key))?;
         }
-        f.write_str(&self.message)?;
+        f.write_str(&escaped(&self.message))?;
         if !self.hint.is_empty() {
-            write!(f, " ({})", self.hint)?;
+            write!(f, " ({})", escaped(&self.hint))?;
         }
         Ok(())
     }
@@ -243,7 +247,9 @@ fn positive(amount: Amount, what: &str) -> Result<Amount, ValueError> {
 fn make_setting<T>(value: T, written: &str, origin: &Origin) -> Setting<T> {
     Setting {
         value,
-        written: written.to_string(),
+        // Quoted back in the log, the generated file's header and `plan`: never as a control
+        // character (a value may keep a newline that parsing trims away).
+        written: escaped(written).into_owned(),
         origin: origin.clone(),
     }
 }

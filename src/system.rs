@@ -214,7 +214,12 @@ pub fn read_cmdline(root: &Root) -> Result<String, String> {
 pub fn read_kernel_release(root: &Root) -> Option<String> {
     let text = read_text(root, OSRELEASE_PATH, 256).ok()?;
     let release = text.trim();
-    let plausible = !release.is_empty() && !release.contains('/') && !release.starts_with('.');
+    // A release (UTS_RELEASE, `uname -r`) is one word of printable ASCII: anything else is not
+    // one, and would reach the generated file's header and the log.
+    let plausible = !release.is_empty()
+        && release.bytes().all(|b| b.is_ascii_graphic())
+        && !release.contains('/')
+        && !release.starts_with('.');
     plausible.then(|| release.to_string())
 }
 

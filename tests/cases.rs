@@ -493,8 +493,16 @@ fn written_values_are_in_range(case: &Path) -> Result<(), String> {
     let Ok(text) = fs::read_to_string(&conf) else {
         return Ok(());
     };
-    for (index, line) in text.lines().enumerate() {
+    // kmod ends a line at '\n' only (lines() would also take a '\r' off) and joins a line
+    // ending in a backslash to the next one.
+    for (index, line) in text.split_terminator('\n').enumerate() {
         let at = format!("{}:{}", conf.display(), index + 1);
+        if let Some(c) = line.chars().find(|c| c.is_control()) {
+            return Err(format!("{at}: control character {c:?} in {line:?}"));
+        }
+        if line.ends_with('\\') {
+            return Err(format!("{at}: ends with a backslash: {line}"));
+        }
         if line.starts_with('#') {
             continue;
         }

@@ -1294,7 +1294,169 @@ fn cases() -> Vec<Case> {
             &["ttm-autosize: /etc/ttm-autosize.toml:1:1: is a FIFO"],
             Writes::Nothing,
         ),
+        // --- text outside the grammar: a newline, an escape sequence or a lookalike space
+        // in an input must reach neither the generated file nor the log as itself.
+        applies(
+            "policy-value-with-newline-stays-in-its-comment",
+            // TOML's \n escape: the value parses (surrounding whitespace is trimmed), and is
+            // quoted back in the file's header and the log.
+            |f| f.policy("gpu = \"85%\\n\"\nreserve = \"16GiB\"\n"),
+            &["decided by gpu 85%\\x0a: ", "ttm.pages_limit=28521216"],
+        ),
+        refuse(
+            "policy-value-with-options-line",
+            |f| f.policy("gpu = \"85%\\noptions ttm pages_limit=1\"\n"),
+            &[
+                "/etc/ttm-autosize.toml:1:7: gpu: unknown unit \"%\\x0aoptions ttm pages_limit=1\"",
+                KEEPING,
+            ],
+        ),
+        refuse(
+            "policy-key-with-control-characters",
+            |f| f.policy("\"gpu\\u001b[2J\\r\\nx\\u0085\" = \"85%\"\n"),
+            &["/etc/ttm-autosize.toml:1:1: gpu\\x1b[2J\\x0d\\x0ax\\u{85}: unknown key"],
+        ),
+        check(
+            "check-shows-escape-sequence-in-key-escaped",
+            |f| f.policy("\"\\u001b]0;owned\\u0007\\u001b[31mgpu\" = \"85%\"\n"),
+            &["/etc/ttm-autosize.toml:1:1: \\x1b]0;owned\\x07\\x1b[31mgpu: unknown key"],
+        ),
+        applies(
+            "osrelease-with-newline-and-options-line",
+            |f| {
+                f.write(
+                    "proc/sys/kernel/osrelease",
+                    format!("{RELEASE}\noptions ttm pages_limit=1\n"),
+                )
+            },
+            &["kernel unknown", "ttm.pages_limit=28521216"],
+        ),
+        applies(
+            "osrelease-with-escape-sequence",
+            |f| {
+                f.write(
+                    "proc/sys/kernel/osrelease",
+                    "6.12.48\x1b]0;owned\x07-amd64\n",
+                )
+            },
+            &["kernel unknown"],
+        ),
+        refuse(
+            "cmdline-knob-joined-by-nbsp",
+            // What a copy from a web page gives: ttm refuses to load ("invalid for parameter").
+            |f| {
+                f.cmdline("BOOT_IMAGE=/vmlinuz ro quiet ttm.pages_limit=27648000\u{a0}amdgpu.gttsize=108000\n")
+            },
+            &[
+                "kernel command line: ttm.pages_limit=27648000\\u{a0}amdgpu.gttsize=108000: not an unsigned number as the kernel reads it",
+                "a Unicode space",
+                "the kernel refuses it, and a loadable ttm then fails to load",
+                KEEPING,
+            ],
+        ),
+        refuse(
+            "cmdline-knob-quote-inside-value",
+            |f| f.cmdline("quiet ttm.pages_limit=1\"2\"3\n"),
+            &[
+                "kernel command line: ttm.pages_limit=1\"2\"3: not an unsigned number as the kernel reads it",
+                "a quote inside a value stays in it",
+                "a loadable ttm then fails to load",
+            ],
+        ),
+        refuse(
+            "cmdline-knob-unterminated-quote-at-end",
+            |f| f.cmdline("quiet ttm.pages_limit=\"12345\n"),
+            &[
+                "kernel command line: ttm.pages_limit=\"12345: the quote is never closed",
+                "kmod skips the argument",
+                KEEPING,
+            ],
+        ),
+        refuse(
+            "cmdline-switch-off-with-unterminated-quote",
+            |f| f.cmdline("quiet ttm_autosize=\"off\n"),
+            &["disabled by ttm_autosize=\"off on the kernel command line"],
+        ),
+        refuse(
+            "cmdline-override-unterminated-quote",
+            |f| f.cmdline("quiet ttm_autosize.gpu=\"60%\n"),
+            &["kernel command line: ttm_autosize.gpu=\"60%: the quote is never closed"],
+        ),
+        refuse(
+            "cmdline-knob-after-dashes-reaches-a-loadable-ttm",
+            // kmod reads the whole line: a loadable ttm gets this value and refuses to load.
+            |f| f.cmdline("quiet -- ttm.pages_limit=abc\n"),
+            &["kernel command line: ttm.pages_limit=abc: not an unsigned number"],
+        ),
+        refuse(
+            "cmdline-switch-off-after-dashes",
+            |f| f.cmdline("quiet -- ttm_autosize=off\n"),
+            &["disabled by ttm_autosize=off on the kernel command line"],
+        ),
+        refuse(
+            "cmdline-knob-refused-once-then-valid",
+            // ttm's loader parses every occurrence kmod hands it: one refused value fails the
+            // load, whatever comes after it.
+            |f| f.cmdline("ttm.pages_limit=abc ttm.pages_limit=12345\n"),
+            &["kernel command line: ttm.pages_limit=abc: not an unsigned number"],
+        ),
+        refuse(
+            "cmdline-knob-with-escape-sequence",
+            |f| f.cmdline("ttm.pages_limit=\"1\x1b[2J\"\n"),
+            &["kernel command line: ttm.pages_limit=\"1\\x1b[2J\": not an unsigned number"],
+        ),
     ]
+}
+
+/// The generated file is, line by line as kmod reads it (freadline_wrapped() in kmod's
+/// shared/util.c joins a line ending in a backslash to the next), comments and `options`
+/// lines of the knob table's modules and parameters with plain decimal values.
+fn conf_grammar(contents: &[u8]) -> Result<(), String> {
+    let text = std::str::from_utf8(contents).map_err(|e| format!("not UTF-8: {e}"))?;
+    if !text.ends_with('\n') {
+        return Err("does not end with a newline".into());
+    }
+    for (index, line) in text.lines().enumerate() {
+        let at = index + 1;
+        if let Some(c) = line.chars().find(|c| c.is_control()) {
+            return Err(format!(
+                "line {at} holds the control character {c:?}: {line:?}"
+            ));
+        }
+        if line.ends_with('\\') {
+            return Err(format!("line {at} ends with a backslash: {line:?}"));
+        }
+        if line.starts_with('#') {
+            continue;
+        }
+        let mut words = line.split(' ');
+        let module = match (words.next(), words.next()) {
+            (Some("options"), Some(module)) => module,
+            _ => {
+                return Err(format!(
+                    "line {at} is neither a comment nor an options line: {line:?}"
+                ));
+            }
+        };
+        let mut any = false;
+        for word in words {
+            let known = word.split_once('=').is_some_and(|(name, value)| {
+                ttm_autosize::knobs::lookup(module, name).is_some()
+                    && !value.is_empty()
+                    && value.bytes().all(|b| b.is_ascii_digit())
+            });
+            if !known {
+                return Err(format!(
+                    "line {at}: {word:?} is not a knob of {module} with a decimal value"
+                ));
+            }
+            any = true;
+        }
+        if !any {
+            return Err(format!("line {at} sets nothing: {line:?}"));
+        }
+    }
+    Ok(())
 }
 
 fn is_root() -> bool {
@@ -1335,6 +1497,17 @@ fn run_case(case: &Case) -> Result<(), String> {
         match rest.find(want) {
             Some(at) => rest = &rest[at + want.len()..],
             None => problems.push(format!("message lacks {want:?} (in order)")),
+        }
+    }
+    // Whatever the input held, no output carries a control character but the newline that
+    // ends a line: an escape sequence from a policy key must not reach a terminal.
+    for (channel, output) in [
+        ("stdout", run.stdout.as_str()),
+        ("stderr", run.stderr.as_str()),
+        ("dev/kmsg", run.kmsg.as_deref().unwrap_or_default()),
+    ] {
+        if let Some(c) = output.chars().find(|c| c.is_control() && *c != '\n') {
+            problems.push(format!("{channel} holds the control character {c:?}"));
         }
     }
     if case.channel == Channel::Kmsg {
@@ -1389,7 +1562,11 @@ fn run_case(case: &Case) -> Result<(), String> {
             }
             match after.get(CONF) {
                 Some(Entry::File { contents, .. })
-                    if String::from_utf8_lossy(contents).contains("\noptions ttm pages_limit=") => {
+                    if String::from_utf8_lossy(contents).contains("\noptions ttm pages_limit=") =>
+                {
+                    if let Err(e) = conf_grammar(contents) {
+                        problems.push(format!("{CONF}: {e}"));
+                    }
                 }
                 other => problems.push(format!("{CONF}: {}", show(other))),
             }

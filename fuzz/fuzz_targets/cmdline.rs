@@ -7,12 +7,11 @@ use ttm_autosize::cmdline;
 use ttm_autosize::knobs::KnobValue;
 
 fuzz_target!(|text: &str| {
-    let args = cmdline::split_arguments(text);
-    // Unquoted, an argument never spans whitespace.
-    for (name, _) in &args {
+    // Unquoted, an argument never spans ASCII whitespace (the only separators kmod knows).
+    for argument in cmdline::kmod_arguments(text) {
         assert!(
-            !name.contains(char::is_whitespace) || text.contains('"'),
-            "{name:?}"
+            !argument.raw.iter().any(u8::is_ascii_whitespace) || text.contains('"'),
+            "{argument:?}"
         );
     }
     match cmdline::parse_cmdline(text) {
