@@ -12,19 +12,20 @@ use log::{error, info, warn};
 use nix::libc;
 use serde::{Deserialize, Serialize};
 
-use crate::cmdline::{KernelCmdline, parse_cmdline};
-use crate::plan::{Decision, Machine, Plan, decide};
+use crate::inputs::{self, ObserveError};
+use crate::plan::{Decision, Plan, decide};
 use crate::policy::POLICY_PATH;
 use crate::system::{self, Root, shown};
 use crate::units::{HumanSize, KIB};
 
 /// kmod applies options from all files sorted by name, the last one winning: "zz-" sorts
 /// after the names distributions and users choose.
-pub const CONF_NAME: &str = "zz-ttm-autosize.conf";
-pub const CONF_DIR: &str = "run/modprobe.d";
+pub use crate::inputs::{CONF_DIR, CONF_NAME};
 pub const RECORD_DIR: &str = "run/ttm-autosize";
 pub const RECORD_NAME: &str = "decision.json";
 const MAX_RECORD_BYTES: u64 = 1 << 20;
+/// 2: the plan holds one row per knob of the table.
+pub const RECORD_VERSION: u32 = 2;
 
 /// What `apply` did this boot, for `status` and for a later `apply` in the same boot.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -151,49 +152,7 @@ pub fn read_record(root: &Root) -> Option<DecisionRecord> {
     serde_json::from_slice(&bytes).ok()
 }
 
-/// Everything `apply`, `plan` and `status` learn about the running machine.
-pub struct Observed {
-    pub cmdline: KernelCmdline,
-    pub machine: Machine,
-    pub policy: system::LoadedPolicy,
-}
-
 const KEEPING_DEFAULTS: &str = "nothing written, kernel defaults apply";
-
-pub fn observe(root: &Root) -> Result<Observed, String> {
-    let cmdline_text = system::read_cmdline(root).map_err(|e| {
-        format!("{e}; cannot tell whether ttm_autosize=off was given, so {KEEPING_DEFAULTS}")
-    })?;
-    let cmdline = parse_cmdline(&cmdline_text).map_err(|e| format!("{e}; {KEEPING_DEFAULTS}"))?;
-    let mem_total = if cmdline.disabled_by.is_some() {
-        0
-    } else {
-        system::read_mem_total(root).map_err(|e| format!("{e}; {KEEPING_DEFAULTS}"))?
-    };
-    let kernel_release = system::read_kernel_release(root);
-    let module = system::detect_module(root, kernel_release.as_deref());
-    let policy =
-        system::load_policy(&root.join(POLICY_PATH), &shown(POLICY_PATH)).map_err(|errors| {
-            let more = match errors.len() {
-                1 => String::new(),
-                n => format!(" (+{} more)", n - 1),
-            };
-            format!(
-                "{}{more}; {KEEPING_DEFAULTS} (see `ttm-autosize check`)",
-                errors[0]
-            )
-        })?;
-    Ok(Observed {
-        cmdline,
-        machine: Machine {
-            mem_total,
-            page_size: system::page_size(),
-            kernel_release,
-            module,
-        },
-        policy,
-    })
-}
 
 /// Writes values into /sys/module/<ttm>/parameters when ttm is built in or already loaded
 /// and amdgpu has not probed (amdgpu copies pages_limit at probe time).
@@ -240,49 +199,29 @@ fn apply_to_sysfs(root: &Root, plan: &Plan, notes: &mut Vec<String>) -> Vec<Stri
     written
 }
 
-fn static_option_notes(root: &Root) -> Vec<String> {
-    let (options, masked_by) = system::scan_static_options(root, CONF_NAME);
-    let mut notes = Vec::new();
-    if let Some(file) = masked_by {
-        notes.push(format!(
-            "{file} has the same name as ours and hides {}: remove it",
-            shown(&format!("{CONF_DIR}/{CONF_NAME}"))
-        ));
-    }
-    let describe = |beats: bool| -> Vec<String> {
-        options
-            .iter()
-            .filter(|o| o.beats_ours == beats)
-            .map(|o| format!("{}:{} ({}={})", o.file, o.line, o.parameter, o.value))
-            .collect()
-    };
-    let overridden = describe(false);
-    if !overridden.is_empty() {
-        notes.push(format!(
-            "static options overridden by ours: {}; remove them to avoid confusion",
-            overridden.join(", ")
-        ));
-    }
-    let winning = describe(true);
-    if !winning.is_empty() {
-        notes.push(format!(
-            "static options that sort after ours and win over it: {}; remove them",
-            winning.join(", ")
-        ));
-    }
-    notes
-}
-
 fn run(root: &Root) -> Result<(), String> {
-    let observed = observe(root)?;
-    let plan = match decide(
-        &observed.machine,
-        &observed.cmdline,
-        &observed.policy.policy,
-    ) {
+    let observed = inputs::observe(root).map_err(|e| match e {
+        ObserveError::Cmdline(e) => {
+            format!("{e}; cannot tell whether ttm_autosize=off was given, so {KEEPING_DEFAULTS}")
+        }
+        ObserveError::Machine(e) => format!("{e}; {KEEPING_DEFAULTS}"),
+    })?;
+    // Switching off must work whatever the policy file says: it is the recovery path.
+    if let Some(by) = &observed.cmdline.disabled_by {
+        info!("disabled by {by} on the kernel command line; {KEEPING_DEFAULTS}");
+        return Ok(());
+    }
+    let loaded = observed
+        .policy
+        .map_err(|e| format!("{e}; {KEEPING_DEFAULTS} (see `ttm-autosize check`)"))?;
+    let plan = match decide(&observed.machine, &observed.cmdline, &loaded.policy) {
         Ok(Decision::Apply(plan)) => plan,
         Ok(Decision::Disabled { by }) => {
             info!("disabled by {by} on the kernel command line; {KEEPING_DEFAULTS}");
+            return Ok(());
+        }
+        Ok(Decision::Skipped { because }) => {
+            info!("{because}; {KEEPING_DEFAULTS}");
             return Ok(());
         }
         Err(e) => return Err(format!("{e}; {KEEPING_DEFAULTS}")),
@@ -304,7 +243,7 @@ fn run(root: &Root) -> Result<(), String> {
                 plan.policy,
                 plan.summary()
             );
-        } else if earlier.policy_fingerprint != observed.policy.fingerprint {
+        } else if earlier.policy_fingerprint != loaded.fingerprint {
             warn!(
                 "already applied in the initramfs this boot ({}), but {} differs from the initramfs's copy of the policy (same values today): rebuild the initramfs ({rebuild})",
                 plan.summary(),
@@ -327,7 +266,7 @@ fn run(root: &Root) -> Result<(), String> {
         render_modprobe_conf(&plan).as_bytes(),
     )
     .map_err(|e| format!("{e}; {KEEPING_DEFAULTS}"))?;
-    let mut notes = static_option_notes(root);
+    let mut notes = plan.warnings.clone();
     let sysfs_written = apply_to_sysfs(root, &plan, &mut notes);
 
     info!(
@@ -345,8 +284,13 @@ fn run(root: &Root) -> Result<(), String> {
     } else {
         format!(" and {}", sysfs_written.join(", "))
     };
+    let unchanged = if plan.within_kernel_default {
+        " (not more than the kernel's own default, half of RAM: nothing changes for the GPU)"
+    } else {
+        ""
+    };
     info!(
-        "{}; the OS keeps {}; wrote {conf_shown}{sysfs}",
+        "{}{unchanged}; the OS keeps {}; wrote {conf_shown}{sysfs}",
         plan.summary(),
         HumanSize(plan.os_keeps_bytes)
     );
@@ -355,9 +299,9 @@ fn run(root: &Root) -> Result<(), String> {
     }
 
     let record = DecisionRecord {
-        version: 1,
+        version: RECORD_VERSION,
         stage: stage.to_string(),
-        policy_fingerprint: observed.policy.fingerprint.clone(),
+        policy_fingerprint: loaded.fingerprint.clone(),
         plan,
         modprobe_conf: conf_shown,
         sysfs_written,

@@ -7,8 +7,10 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::apply;
-use crate::cmdline::parse_cmdline;
-use crate::plan::{Decision, Machine, Plan, decide};
+use crate::cmdline::{KernelCmdline, parse_cmdline};
+use crate::inputs::{self, ObserveError};
+use crate::knobs::{self, Param};
+use crate::plan::{AmdGpus, Decision, Machine, Plan, Source, decide};
 use crate::policy::{self, POLICY_PATH};
 use crate::status;
 use crate::system::{self, Root, shown};
@@ -24,7 +26,11 @@ Commands:
   apply                 decide for this machine and write /run/modprobe.d (boot use;
                         always exits 0, problems go to the kernel log)
   plan [OPTIONS]        show the decision for this machine or a hypothetical one
-      --ram SIZE          MemTotal to plan for, e.g. 128GiB or 131072000KiB
+      --ram SIZE          MemTotal to plan for, e.g. 125GiB or 131072000KiB;
+                          such a machine is assumed to have an AMD GPU
+      --installed SIZE    installed RAM, which the profiles are keyed on
+                          (default: SMBIOS, or MemTotal rounded up)
+      --amd-gpu yes|no    whether the machine has an AMD GPU (default: look)
       --policy FILE       policy file to use (\"none\" for the built-in default)
       --kernel VERSION    kernel release, e.g. 6.1.0-31-amd64
       --cmdline TEXT      kernel command line (default: /proc/cmdline)
@@ -51,6 +57,8 @@ pub enum PolicyChoice {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PlanArgs {
     pub ram: Option<u64>,
+    pub installed: Option<u64>,
+    pub amd_gpu: Option<bool>,
     pub policy: Option<PolicyChoice>,
     pub kernel: Option<String>,
     pub cmdline: Option<String>,
@@ -177,6 +185,19 @@ fn parse_plan_args(args: &[String]) -> Result<PlanArgs, String> {
                     .map_err(|e| format!("--ram {text}: {} ({})", e.message, e.hint))?;
                 plan.ram = Some(ram);
             }
+            "--installed" => {
+                let text = options.value(name, inline)?;
+                let ram = units::parse_size(text)
+                    .map_err(|e| format!("--installed {text}: {} ({})", e.message, e.hint))?;
+                plan.installed = Some(ram);
+            }
+            "--amd-gpu" => {
+                plan.amd_gpu = Some(match options.value(name, inline)? {
+                    "yes" => true,
+                    "no" => false,
+                    other => return Err(format!("--amd-gpu {other}: expected yes or no")),
+                })
+            }
             "--policy" => {
                 plan.policy = Some(match options.value(name, inline)? {
                     "none" | "default" | "built-in" => PolicyChoice::BuiltIn,
@@ -203,8 +224,21 @@ struct PlanJson<'a> {
     outcome: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     disabled_by: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    skipped_because: Option<&'a str>,
     #[serde(flatten)]
     plan: Option<&'a Plan>,
+    /// Without a plan, what was known of the machine.
+    #[serde(flatten)]
+    machine: Option<MachineJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct MachineJson<'a> {
+    mem_total_bytes: u64,
+    installed_ram_bytes: Option<u64>,
+    kernel: Option<&'a str>,
+    module: &'a str,
 }
 
 pub fn render_plan_text(plan: &Plan) -> String {
@@ -217,23 +251,35 @@ pub fn render_plan_text(plan: &Plan) -> String {
         plan.page_size,
         plan.kernel.as_deref().unwrap_or("unknown")
     );
-    let _ = writeln!(out, "Policy: {}\n", plan.policy);
-    let m = &plan.module;
-    let pool = plan
-        .page_pool_size
-        .map_or("(left to the kernel)".into(), |p| format!("{p} pages"));
-    let gtt = plan
-        .gttsize_mib
-        .map_or("(not set)".into(), |g| format!("{g} MiB"));
     let _ = writeln!(
         out,
-        "  {:<22} {} pages ({})",
-        format!("{m}.pages_limit"),
-        plan.pages_limit,
-        HumanSize(plan.gpu_bytes)
+        "Installed RAM {} ({})",
+        HumanSize(plan.installed_ram_bytes),
+        plan.installed_ram_source
     );
-    let _ = writeln!(out, "  {:<22} {pool}", format!("{m}.page_pool_size"));
-    let _ = writeln!(out, "  {:<22} {gtt}", "amdgpu.gttsize");
+    let _ = writeln!(out, "Policy: {}\n", plan.policy);
+    for (knob, row) in knobs::KNOBS.iter().zip(&plan.knobs) {
+        let value = match (row.value, row.source) {
+            (_, Source::Unavailable) => "(not on this kernel)".to_string(),
+            (None, Source::KernelDefault) if knob.param == Param::Gttsize => "(not set)".into(),
+            (None, _) => "(left to the kernel)".into(),
+            (Some(v), _) => match knob.unit {
+                knobs::Unit::Pages => {
+                    format!(
+                        "{v} pages ({})",
+                        HumanSize(v.saturating_mul(plan.page_size))
+                    )
+                }
+                knobs::Unit::Mib => format!("{v} MiB"),
+            },
+        };
+        let by = match row.source {
+            Source::KernelCmdline => "  [kernel command line]",
+            Source::StaticFile => "  [static modprobe.d file]",
+            _ => "",
+        };
+        let _ = writeln!(out, "  {:<22} {value}{by}", row.parameter);
+    }
     let _ = writeln!(
         out,
         "  {:<22} {}",
@@ -243,6 +289,12 @@ pub fn render_plan_text(plan: &Plan) -> String {
     let _ = writeln!(out, "\nDecided by {}:", plan.rule);
     for reason in &plan.reasons {
         let _ = writeln!(out, "  - {reason}");
+    }
+    if !plan.warnings.is_empty() {
+        let _ = writeln!(out, "\nWarnings:");
+        for warning in &plan.warnings {
+            let _ = writeln!(out, "  - {warning}");
+        }
     }
     let options = apply::render_modprobe_conf(plan);
     let lines: Vec<&str> = options.lines().filter(|l| !l.starts_with('#')).collect();
@@ -256,20 +308,66 @@ fn policy_path_shown(path: &Path) -> String {
     path.display().to_string()
 }
 
+/// The machine to plan for: this one as observed, with whatever the arguments change.
+fn planned_machine(root: &Root, args: &PlanArgs) -> Result<(Machine, KernelCmdline), String> {
+    let hypothetical = args.ram.is_some();
+    let observed = inputs::observe(root);
+    let (mut machine, observed_cmdline) = match observed {
+        Ok(inputs) => (inputs.machine, Some(inputs.cmdline)),
+        // A machine described on the command line needs nothing of this one.
+        Err(_) if hypothetical => {
+            let release = args.kernel.clone();
+            (
+                Machine {
+                    mem_total: 0,
+                    installed_ram: None,
+                    page_size: system::page_size(),
+                    module: system::detect_module(root, release.as_deref()),
+                    kernel_release: release,
+                    exports_pages_limit: None,
+                    amd_gpus: AmdGpus::Absent,
+                    static_options: Vec::new(),
+                    conf_masked_by: None,
+                },
+                None,
+            )
+        }
+        Err(ObserveError::Cmdline(e) | ObserveError::Machine(e)) => return Err(e),
+    };
+    let cmdline = match &args.cmdline {
+        Some(text) => parse_cmdline(text).map_err(|e| e.to_string())?,
+        None => observed_cmdline.unwrap_or_default(),
+    };
+    if let Some(ram) = args.ram {
+        machine.mem_total = ram;
+        // SMBIOS describes this machine, not the one asked about.
+        machine.installed_ram = None;
+        machine.amd_gpus = AmdGpus::Unknown("a machine given with --ram".into());
+    }
+    if let Some(installed) = args.installed {
+        machine.installed_ram = Some(installed);
+    }
+    match args.amd_gpu {
+        Some(true) => machine.amd_gpus = AmdGpus::Unknown("--amd-gpu yes".into()),
+        Some(false) => machine.amd_gpus = AmdGpus::Absent,
+        None => {}
+    }
+    if let Some(kernel) = &args.kernel {
+        machine.module = system::detect_module(root, Some(kernel));
+        machine.kernel_release = Some(kernel.clone());
+        machine.exports_pages_limit = None;
+    }
+    if let Some(page_size) = args.page_size {
+        machine.page_size = page_size;
+    }
+    if machine.mem_total == 0 && cmdline.disabled_by.is_none() {
+        machine.mem_total = system::read_mem_total(root)?;
+    }
+    Ok((machine, cmdline))
+}
+
 pub fn run_plan(root: &Root, args: &PlanArgs) -> Result<String, String> {
-    let cmdline_text = match &args.cmdline {
-        Some(text) => text.clone(),
-        None => system::read_cmdline(root).unwrap_or_default(),
-    };
-    let cmdline = parse_cmdline(&cmdline_text).map_err(|e| e.to_string())?;
-    let mem_total = match args.ram {
-        Some(ram) => ram,
-        None => system::read_mem_total(root)?,
-    };
-    let kernel_release = args
-        .kernel
-        .clone()
-        .or_else(|| system::read_kernel_release(root));
+    let (machine, cmdline) = planned_machine(root, args)?;
     let policy = match args.policy.clone().unwrap_or(PolicyChoice::Installed) {
         PolicyChoice::BuiltIn => policy::Policy::built_in(),
         choice => {
@@ -291,33 +389,35 @@ pub fn run_plan(root: &Root, args: &PlanArgs) -> Result<String, String> {
                 .policy
         }
     };
-    let machine = Machine {
-        mem_total,
-        page_size: args.page_size.unwrap_or_else(system::page_size),
-        module: system::detect_module(root, kernel_release.as_deref()),
-        kernel_release,
-    };
     let decision = decide(&machine, &cmdline, &policy).map_err(|e| e.to_string())?;
-    let (plan, disabled_by) = match &decision {
-        Decision::Apply(plan) => (Some(plan), None),
-        Decision::Disabled { by } => (None, Some(by.as_str())),
-    };
     if args.json {
+        let (outcome, plan, disabled_by, skipped_because) = match &decision {
+            Decision::Apply(plan) => ("apply", Some(plan), None, None),
+            Decision::Disabled { by } => ("disabled", None, Some(by.as_str()), None),
+            Decision::Skipped { because } => ("skipped", None, None, Some(because.as_str())),
+        };
         let json = PlanJson {
-            outcome: if plan.is_some() { "apply" } else { "disabled" },
+            outcome,
             disabled_by,
+            skipped_because,
             plan,
+            machine: plan.is_none().then(|| MachineJson {
+                mem_total_bytes: machine.mem_total,
+                installed_ram_bytes: machine.installed_ram,
+                kernel: machine.kernel_release.as_deref(),
+                module: &machine.module.name,
+            }),
         };
         return serde_json::to_string_pretty(&json)
             .map(|s| s + "\n")
             .map_err(|e| e.to_string());
     }
-    Ok(match (plan, disabled_by) {
-        (Some(plan), _) => render_plan_text(plan),
-        (None, by) => format!(
-            "Disabled by {} on the kernel command line: nothing is written.\n",
-            by.unwrap_or("?")
-        ),
+    Ok(match &decision {
+        Decision::Apply(plan) => render_plan_text(plan),
+        Decision::Disabled { by } => {
+            format!("Disabled by {by} on the kernel command line: nothing is written.\n")
+        }
+        Decision::Skipped { because } => format!("Nothing to do: {because}.\n"),
     })
 }
 
@@ -331,22 +431,52 @@ pub fn run_check(root: &Root, file: Option<&Path>) -> (String, bool) {
         return (format!("{shown_path}: does not exist\n"), false);
     }
     match system::load_policy(&path, &shown_path) {
-        Ok(loaded) if loaded.fingerprint.is_none() => (
-            format!(
-                "{shown_path}: not present; the built-in default (profile \"balanced\") applies\n"
-            ),
-            true,
-        ),
         Ok(loaded) => {
             let mut out = String::new();
-            for note in policy::notes(&loaded.policy) {
-                let _ = writeln!(out, "note: {note}");
+            if loaded.fingerprint.is_none() {
+                let _ = writeln!(
+                    out,
+                    "{shown_path}: not present; the built-in default (profile \"balanced\") applies"
+                );
+            } else {
+                for note in policy::notes(&loaded.policy) {
+                    let _ = writeln!(out, "note: {note}");
+                }
+                let _ = writeln!(out, "{shown_path}: OK");
             }
-            let _ = writeln!(out, "{shown_path}: OK");
+            if let Some(line) = on_this_machine(root, &loaded.policy) {
+                let _ = writeln!(out, "{line}");
+            }
             (out, true)
         }
         Err(errors) => (errors.iter().map(|e| format!("{e}\n")).collect(), false),
     }
+}
+
+/// What a valid policy means here: installed RAM and the `when` gate decide as much as the
+/// file does. None when this machine cannot be read (a policy checked elsewhere).
+fn on_this_machine(root: &Root, policy: &policy::Policy) -> Option<String> {
+    let inputs = inputs::observe(root).ok()?;
+    let machine = &inputs.machine;
+    let installed = match machine.installed_ram {
+        Some(bytes) => format!("installed RAM {} (SMBIOS)", HumanSize(bytes)),
+        None => format!(
+            "installed RAM {} (MemTotal rounded up)",
+            HumanSize(crate::plan::estimate_installed_ram(machine.mem_total))
+        ),
+    };
+    let meaning = match decide(machine, &inputs.cmdline, policy) {
+        Ok(Decision::Apply(plan)) => format!("gives {}", plan.summary()),
+        Ok(Decision::Skipped { because }) => format!("writes nothing: {because}"),
+        Ok(Decision::Disabled { by }) => {
+            format!("is off: {by} is on the kernel command line")
+        }
+        Err(e) => format!("is refused here: {e}"),
+    };
+    Some(format!(
+        "On this machine: MemTotal {}, {installed}\n  the policy {meaning}",
+        HumanSize(machine.mem_total)
+    ))
 }
 
 pub fn run_status(root: &Root, format: StatusFormat) -> (String, bool) {

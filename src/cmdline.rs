@@ -4,19 +4,23 @@
 
 use std::fmt;
 
-use crate::units::parse_kernel_ulong;
+use crate::knobs::{self, Knob, KnobValue, Param};
 
-/// A knob the user set on the kernel command line, exactly as written.
+/// A knob of the table set on the kernel command line, for whichever module it names.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ExplicitKnob<T> {
-    /// e.g. "ttm.pages_limit"
-    pub parameter: String,
-    pub value: T,
+pub struct CmdlineKnob {
+    /// The module as kmod names it ('-' read as '_').
+    pub module: String,
+    pub knob: &'static Knob,
+    /// The argument as written, for messages.
+    pub written: String,
+    /// The value as the kernel reads it, or why it refuses it.
+    pub value: Result<KnobValue, String>,
 }
 
-impl<T: fmt::Display> fmt::Display for ExplicitKnob<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}={}", self.parameter, self.value)
+impl CmdlineKnob {
+    pub fn parameter(&self) -> String {
+        format!("{}.{}", self.module, self.knob.name)
     }
 }
 
@@ -26,9 +30,17 @@ pub struct KernelCmdline {
     pub disabled_by: Option<String>,
     /// `ttm_autosize.<key>=<value>`, last occurrence of each key wins, in first-seen order.
     pub overrides: Vec<(String, String)>,
-    pub pages_limit: Option<ExplicitKnob<u64>>,
-    pub page_pool_size: Option<ExplicitKnob<u64>>,
-    pub gttsize: Option<ExplicitKnob<i64>>,
+    /// Every knob of the table, for any TTM module or amdgpu; the last occurrence of each
+    /// parameter wins, as in the kernel's parse_args().
+    pub knobs: Vec<CmdlineKnob>,
+}
+
+impl KernelCmdline {
+    pub fn knob(&self, module: &str, param: Param) -> Option<&CmdlineKnob> {
+        self.knobs
+            .iter()
+            .find(|k| k.module == module && k.knob.param == param)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -86,44 +98,38 @@ pub fn split_arguments(text: &str) -> Vec<(String, Option<String>)> {
     args
 }
 
-/// The kernel treats '-' and '_' in parameter names alike (parameq()); so does kmod.
-fn normalize(name: &str) -> String {
-    name.replace('-', "_")
-}
-
-fn knob_value<T>(
-    name: &str,
-    value: Option<&str>,
-    parse: impl Fn(&str) -> Option<T>,
-) -> Result<ExplicitKnob<T>, CmdlineError> {
-    let written = value.unwrap_or("");
-    match parse(written) {
-        Some(v) => Ok(ExplicitKnob {
-            parameter: name.to_string(),
-            value: v,
-        }),
-        None => Err(CmdlineError {
-            argument: format!("{name}={written}"),
-            message: "the kernel will not accept this value and would keep its default; fix or remove it (plain decimal, e.g. 27262976)".into(),
-        }),
-    }
-}
-
-fn parse_kernel_int(text: &str) -> Option<i64> {
-    match text.strip_prefix('-') {
-        Some(rest) => parse_kernel_ulong(rest)
-            .and_then(|v| i64::try_from(v).ok())
-            .map(|v| -v),
-        None => parse_kernel_ulong(text).and_then(|v| i64::try_from(v).ok()),
-    }
-    .filter(|v| i32::try_from(*v).is_ok())
+/// Keeps `module.param=value` when it names a knob of the table.
+fn record_knob(cmdline: &mut KernelCmdline, raw_name: &str, name: &str, value: Option<&str>) {
+    let Some((module, param)) = name.split_once('.') else {
+        return;
+    };
+    let Some(knob) = knobs::lookup(module, param) else {
+        return;
+    };
+    let written = match value {
+        Some(text) => format!("{raw_name}={text}"),
+        None => raw_name.to_string(),
+    };
+    let value = match value {
+        Some(text) => knob.parse_value(text),
+        None => Err("has no value".into()),
+    };
+    cmdline
+        .knobs
+        .retain(|k| !(k.module == module && k.knob.param == knob.param));
+    cmdline.knobs.push(CmdlineKnob {
+        module: module.to_string(),
+        knob,
+        written,
+        value,
+    });
 }
 
 pub fn parse_cmdline(text: &str) -> Result<KernelCmdline, CmdlineError> {
     let mut cmdline = KernelCmdline::default();
     let mut first_error = None;
     for (raw_name, value) in split_arguments(text) {
-        let name = normalize(&raw_name);
+        let name = knobs::normalize(&raw_name);
         let value = value.as_deref();
         let result = match name.as_str() {
             "ttm_autosize" => match value.map(str::to_ascii_lowercase).as_deref() {
@@ -141,16 +147,6 @@ pub fn parse_cmdline(text: &str) -> Result<KernelCmdline, CmdlineError> {
                     message: "expected on or off (1/0, yes/no, true/false)".into(),
                 }),
             },
-            "ttm.pages_limit" | "amdttm.pages_limit" => {
-                knob_value(&name, value, parse_kernel_ulong).map(|k| cmdline.pages_limit = Some(k))
-            }
-            "ttm.page_pool_size" | "amdttm.page_pool_size" => {
-                knob_value(&name, value, parse_kernel_ulong)
-                    .map(|k| cmdline.page_pool_size = Some(k))
-            }
-            "amdgpu.gttsize" => {
-                knob_value(&name, value, parse_kernel_int).map(|k| cmdline.gttsize = Some(k))
-            }
             other => match other.strip_prefix("ttm_autosize.") {
                 Some(key) => match value {
                     Some(v) => {
@@ -163,7 +159,10 @@ pub fn parse_cmdline(text: &str) -> Result<KernelCmdline, CmdlineError> {
                         message: format!("has no value; write e.g. {raw_name}=60%"),
                     }),
                 },
-                None => Ok(()),
+                None => {
+                    record_knob(&mut cmdline, &raw_name, &name, value);
+                    Ok(())
+                }
             },
         };
         if let Err(err) = result {
@@ -247,15 +246,37 @@ mod tests {
     }
 
     #[test]
-    fn explicit_knobs_are_recorded() {
-        let c =
-            parse_cmdline("ttm.pages_limit=12345 amdttm.page-pool-size=0x100 amdgpu.gttsize=-1")
-                .unwrap();
-        assert_eq!(c.pages_limit.unwrap().to_string(), "ttm.pages_limit=12345");
-        assert_eq!(c.page_pool_size.unwrap().value, 256);
-        assert_eq!(c.gttsize.unwrap().value, -1);
+    fn knobs_for_every_module_are_recorded() {
+        let c = parse_cmdline(
+            "ttm.pages_limit=12345 amdttm.page-pool-size=0x100 amdgpu.gttsize=-1 amd-ttm.pages_limit=7",
+        )
+        .unwrap();
+        let value = |m: &str, p: Param| c.knob(m, p).map(|k| k.value.clone());
+        assert_eq!(
+            value("ttm", Param::PagesLimit),
+            Some(Ok(KnobValue::Set(12345)))
+        );
+        assert_eq!(
+            value("amdttm", Param::PagePoolSize),
+            Some(Ok(KnobValue::Set(256)))
+        );
+        assert_eq!(
+            value("amdgpu", Param::Gttsize),
+            Some(Ok(KnobValue::Default(-1)))
+        );
+        assert_eq!(
+            value("amd_ttm", Param::PagesLimit),
+            Some(Ok(KnobValue::Set(7)))
+        );
+        assert_eq!(
+            c.knob("amdttm", Param::PagePoolSize).unwrap().written,
+            "amdttm.page-pool-size=0x100"
+        );
         let c = parse_cmdline("ttm.pages_limit=1 ttm.pages_limit=2").unwrap();
-        assert_eq!(c.pages_limit.unwrap().value, 2);
+        assert_eq!(c.knobs.len(), 1);
+        assert_eq!(c.knobs[0].value, Ok(KnobValue::Set(2)));
+        // A value the kernel refuses is kept as such: whether it matters depends on the
+        // module amdgpu uses, which the planner knows.
         for bad in [
             "ttm.pages_limit=abc",
             "ttm.pages_limit=",
@@ -263,9 +284,15 @@ mod tests {
             "amdgpu.gttsize=99999999999",
             "ttm.page_pool_size=-5",
         ] {
-            let err = parse_cmdline(bad).unwrap_err();
-            assert!(err.to_string().contains("fix or remove it"), "{bad}: {err}");
+            let c = parse_cmdline(bad).unwrap();
+            assert!(c.knobs[0].value.is_err(), "{bad}");
         }
+        assert!(
+            parse_cmdline("radeon.gttsize=4096 TTM.pages_limit=1")
+                .unwrap()
+                .knobs
+                .is_empty()
+        );
     }
 
     #[test]

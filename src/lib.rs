@@ -4,8 +4,11 @@
 pub mod apply;
 pub mod cli;
 pub mod cmdline;
+pub mod dmi;
 pub mod generator;
+pub mod inputs;
 pub mod kmsg;
+pub mod knobs;
 pub mod plan;
 pub mod policy;
 pub mod status;

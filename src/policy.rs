@@ -12,7 +12,8 @@ pub const POLICY_PATH: &str = "etc/ttm-autosize.toml";
 /// A policy is a handful of lines; anything larger is not one.
 pub const MAX_POLICY_BYTES: u64 = 64 * 1024;
 
-pub const KEYS: [&str; 7] = [
+pub const KEYS: [&str; 8] = [
+    "when",
     "gpu",
     "reserve",
     "min",
@@ -78,6 +79,14 @@ pub enum PagePool {
     Amount(Amount),
 }
 
+/// On which machines to act: the TTM limit is global (nouveau, radeon, xe, qxl… use it
+/// too), so by default only where an AMD GPU is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum When {
+    AmdGpu,
+    Always,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LegacyGttsize {
     Auto,
@@ -103,6 +112,7 @@ impl fmt::Display for PolicySource {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Policy {
     pub source: PolicySource,
+    pub when: Option<Setting<When>>,
     pub gpu: Option<Setting<Amount>>,
     pub profile: Option<Setting<Profile>>,
     pub reserve: Option<Setting<Amount>>,
@@ -117,6 +127,7 @@ impl Policy {
     pub fn built_in() -> Policy {
         Policy {
             source: PolicySource::BuiltIn,
+            when: None,
             gpu: None,
             profile: None,
             reserve: None,
@@ -305,6 +316,14 @@ pub fn set_key(
             };
             policy.page_pool = Some(make_setting(value, written, &origin));
         }
+        "when" => {
+            let whens = [("amd-gpu", When::AmdGpu), ("always", When::Always)];
+            policy.when = Some(make_setting(
+                choice(written, &whens).map_err(fail)?,
+                written,
+                &origin,
+            ));
+        }
         "legacy_gttsize" => {
             let modes = [
                 ("auto", LegacyGttsize::Auto),
@@ -340,6 +359,7 @@ fn example_for(key: &str) -> &'static str {
         "profile" => "\"balanced\"",
         "page_pool" => "\"kernel\"",
         "legacy_gttsize" => "\"auto\"",
+        "when" => "\"amd-gpu\"",
         _ => "a quoted string",
     }
 }

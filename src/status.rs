@@ -7,18 +7,22 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::apply::{self, DecisionRecord};
-use crate::cmdline::{KernelCmdline, parse_cmdline};
+use crate::cmdline::KernelCmdline;
+use crate::inputs::{self, Inputs};
+use crate::knobs::{self, KNOBS, KnobValue, Param, StaticOption};
 use crate::plan::{Decision, Plan, decide};
 use crate::policy::POLICY_PATH;
 use crate::system::{self, Root};
-use crate::units::HumanSize;
+use crate::units::{HumanSize, MIB};
 
+/// One knob of the table: what this boot decided and what the kernel has now.
 #[derive(Clone, Debug, Serialize)]
-pub struct KernelValues {
-    pub pages_limit: Option<u64>,
-    pub page_pool_size: Option<u64>,
-    /// amdgpu's parameter is 0600: unreadable without root.
-    pub gttsize: Option<i64>,
+pub struct Row {
+    pub parameter: String,
+    /// None: left to the kernel, or no decision this boot.
+    pub decided: Option<u64>,
+    /// Read from /sys/module/<module>/parameters (amdgpu's gttsize is 0600: root only).
+    pub kernel_now: Option<i64>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -55,7 +59,7 @@ pub struct Status {
     pub mem_total_bytes: Option<u64>,
     pub page_size: u64,
     pub module: String,
-    pub kernel: KernelValues,
+    pub rows: Vec<Row>,
     pub drm: Vec<DrmCard>,
     /// The policy file differs from the one this boot's decision used.
     pub policy_changed: bool,
@@ -71,15 +75,12 @@ impl Status {
     }
 }
 
-fn current_plan(root: &Root) -> Result<Plan, String> {
-    let observed = apply::observe(root)?;
-    match decide(
-        &observed.machine,
-        &observed.cmdline,
-        &observed.policy.policy,
-    ) {
+fn current_plan(inputs: &Inputs) -> Result<Plan, String> {
+    let loaded = inputs.policy.as_ref().map_err(Clone::clone)?;
+    match decide(&inputs.machine, &inputs.cmdline, &loaded.policy) {
         Ok(Decision::Apply(plan)) => Ok(plan),
         Ok(Decision::Disabled { by }) => Err(format!("disabled by {by}")),
+        Ok(Decision::Skipped { because }) => Err(because),
         Err(e) => Err(e.to_string()),
     }
 }
@@ -88,47 +89,35 @@ fn cause(
     root: &Root,
     record: &DecisionRecord,
     cmdline: &KernelCmdline,
-    statics: &[system::StaticOption],
+    statics: &[StaticOption],
     parameter: &str,
     actual: u64,
 ) -> (&'static str, String) {
-    let from_cmdline = [
-        cmdline
-            .pages_limit
-            .as_ref()
-            .map(|k| (k.parameter.clone(), k.value)),
-        cmdline
-            .page_pool_size
-            .as_ref()
-            .map(|k| (k.parameter.clone(), k.value)),
-        cmdline.gttsize.as_ref().and_then(|k| {
-            u64::try_from(k.value)
-                .ok()
-                .map(|v| (k.parameter.clone(), v))
-        }),
-    ];
-    let suffix = parameter.split('.').nth(1).unwrap_or(parameter);
-    if let Some((name, value)) = from_cmdline
+    let module = &record.plan.module;
+    let on_cmdline = cmdline
+        .knobs
         .iter()
-        .flatten()
-        .find(|(n, _)| n.ends_with(suffix))
-    {
+        .find(|k| k.parameter() == parameter && k.module == k.knob.module(module));
+    if let Some(arg) = on_cmdline {
         return (
             "kernel_cmdline",
-            format!("the kernel command line sets {name}={value}"),
+            format!("the kernel command line sets {}", arg.written),
         );
     }
-    if let Some(o) = statics.iter().find(|o| {
-        o.parameter.ends_with(suffix) && crate::units::parse_kernel_ulong(&o.value) == Some(actual)
-    }) {
+    if let Some(o) = statics
+        .iter()
+        .find(|o| o.parameter() == parameter && o.value == Ok(KnobValue::Set(actual)))
+    {
         let text = format!(
             "static modprobe file {}:{} sets {}={}",
-            o.file, o.line, o.parameter, o.value
+            o.file,
+            o.line,
+            o.parameter(),
+            o.written
         );
         return ("static_modprobe_file", text);
     }
     let rebuild = system::rebuild_command(root);
-    let module = &record.plan.module;
     if record.stage == "host" && system::amdgpu_probed(root) {
         let text = format!(
             "{module} was loaded before ttm-autosize ran after switch-root: the hook is missing from the initramfs (install it, then {rebuild})"
@@ -150,16 +139,30 @@ fn cause(
 
 pub fn status(root: &Root) -> Status {
     let record = apply::read_record(root);
-    let release = system::read_kernel_release(root);
+    let observed = inputs::observe(root).ok();
     let module = record
         .as_ref()
         .map(|r| r.plan.module.clone())
-        .unwrap_or_else(|| system::detect_module(root, release.as_deref()).name);
-    let kernel = KernelValues {
-        pages_limit: system::read_parameter(root, &module, "pages_limit"),
-        page_pool_size: system::read_parameter(root, &module, "page_pool_size"),
-        gttsize: system::read_signed_parameter(root, "amdgpu", "gttsize"),
-    };
+        .or_else(|| observed.as_ref().map(|o| o.machine.module.name.clone()))
+        .unwrap_or_else(|| "ttm".into());
+    let rows: Vec<Row> = KNOBS
+        .iter()
+        .map(|knob| {
+            let parameter = knob.parameter(&module);
+            let decided = record.as_ref().and_then(|r| {
+                r.plan
+                    .knobs
+                    .iter()
+                    .find(|k| k.parameter == parameter)
+                    .and_then(|k| k.value)
+            });
+            Row {
+                kernel_now: system::read_signed_parameter(root, knob.module(&module), knob.name),
+                parameter,
+                decided,
+            }
+        })
+        .collect();
     let drm = system::drm_memory(root)
         .into_iter()
         .map(|(card, gtt, vram)| DrmCard {
@@ -168,38 +171,36 @@ pub fn status(root: &Root) -> Status {
             vram_total_bytes: vram,
         })
         .collect();
-    let cmdline = system::read_cmdline(root)
-        .ok()
-        .and_then(|t| parse_cmdline(&t).ok())
+    let cmdline = observed
+        .as_ref()
+        .map(|o| o.cmdline.clone())
         .unwrap_or_default();
     let mut problems = Vec::new();
     let mut mismatches = Vec::new();
     let mut policy_changed = false;
     let mut next_boot = None;
-    let now = current_plan(root);
+    let now = match &observed {
+        Some(inputs) => current_plan(inputs),
+        None => Err("the machine cannot be read (see `ttm-autosize plan`)".into()),
+    };
     match &record {
         None => problems.push(match &cmdline.disabled_by {
             Some(by) => format!("no decision this boot: disabled by {by} on the kernel command line"),
             None => "no decision record in /run/ttm-autosize: apply did not run this boot or refused (see `dmesg | grep ttm-autosize`)".into(),
         }),
         Some(record) => {
-            let decided = [
-                Some((format!("{module}.pages_limit"), record.plan.pages_limit, kernel.pages_limit)),
-                record.plan.page_pool_size.map(|v| (format!("{module}.page_pool_size"), v, kernel.page_pool_size)),
-                record
-                    .plan
-                    .gttsize_mib
-                    .map(|v| ("amdgpu.gttsize".to_string(), v, kernel.gttsize.and_then(|g| u64::try_from(g).ok()))),
-            ];
-            // Read modprobe.d once, and only when something needs explaining.
-            let mut statics = None;
-            for (parameter, decided, actual) in decided.into_iter().flatten() {
-                if let Some(actual) = actual.filter(|a| *a != decided) {
-                    let statics = statics
-                        .get_or_insert_with(|| system::scan_static_options(root, apply::CONF_NAME).0);
-                    let (kind, cause) = cause(root, record, &cmdline, statics, &parameter, actual);
+            let statics = observed.as_ref().map_or(&[][..], |o| &o.machine.static_options);
+            for row in &rows {
+                let (Some(decided), Some(actual)) = (row.decided, row.kernel_now) else {
+                    continue;
+                };
+                let Ok(actual) = u64::try_from(actual) else {
+                    continue;
+                };
+                if actual != decided {
+                    let (kind, cause) = cause(root, record, &cmdline, statics, &row.parameter, actual);
                     mismatches.push(Mismatch {
-                        parameter,
+                        parameter: row.parameter.clone(),
                         decided,
                         actual,
                         kind,
@@ -244,7 +245,7 @@ pub fn status(root: &Root) -> Status {
             .map_or_else(system::page_size, |r| r.plan.page_size),
         record,
         module,
-        kernel,
+        rows,
         drm,
         policy_changed,
         next_boot,
@@ -253,13 +254,8 @@ pub fn status(root: &Root) -> Status {
     }
 }
 
-fn show(value: Option<u64>) -> String {
-    value.map_or("-".into(), |v| v.to_string())
-}
-
 pub fn render_text(status: &Status) -> String {
     let mut out = String::new();
-    let m = &status.module;
     match &status.record {
         Some(r) => {
             let _ = writeln!(
@@ -276,29 +272,11 @@ pub fn render_text(status: &Status) -> String {
                 "\n{:<22} {:>14} {:>14}",
                 "parameter", "decided", "kernel now"
             );
-            let rows = [
-                (
-                    format!("{m}.pages_limit"),
-                    Some(r.plan.pages_limit),
-                    status.kernel.pages_limit,
-                ),
-                (
-                    format!("{m}.page_pool_size"),
-                    r.plan.page_pool_size,
-                    status.kernel.page_pool_size,
-                ),
-            ];
-            for (name, decided, now) in rows {
-                let decided = decided.map_or("(kernel)".into(), |v| v.to_string());
-                let _ = writeln!(out, "{name:<22} {decided:>14} {:>14}", show(now));
+            for row in &status.rows {
+                let decided = row.decided.map_or("(kernel)".into(), |v| v.to_string());
+                let now = row.kernel_now.map_or("-".into(), |v| v.to_string());
+                let _ = writeln!(out, "{:<22} {decided:>14} {now:>14}", row.parameter);
             }
-            let gtt_now = status.kernel.gttsize.map_or("-".into(), |g| g.to_string());
-            let _ = writeln!(
-                out,
-                "{:<22} {:>14} {gtt_now:>14}",
-                "amdgpu.gttsize",
-                show(r.plan.gttsize_mib)
-            );
             let _ = writeln!(out, "\nReasons:");
             for reason in &r.plan.reasons {
                 let _ = writeln!(out, "  - {reason}");
@@ -306,12 +284,15 @@ pub fn render_text(status: &Status) -> String {
         }
         None => {
             let _ = writeln!(out, "Decision: none this boot");
-            let _ = writeln!(
-                out,
-                "  kernel now: {m}.pages_limit={} {m}.page_pool_size={}",
-                show(status.kernel.pages_limit),
-                show(status.kernel.page_pool_size)
-            );
+            let now: Vec<String> = status
+                .rows
+                .iter()
+                .map(|r| {
+                    let v = r.kernel_now.map_or("-".into(), |v| v.to_string());
+                    format!("{}={v}", r.parameter)
+                })
+                .collect();
+            let _ = writeln!(out, "  kernel now: {}", now.join(" "));
         }
     }
     for card in &status.drm {
@@ -339,7 +320,7 @@ pub fn render_text(status: &Status) -> String {
         }
     }
     if let Some(next) = &status.next_boot {
-        let _ = writeln!(out, "\nThe policy now gives: {}", next.summary());
+        let _ = writeln!(out, "\nDecided now, the next boot gets: {}", next.summary());
     }
     if status.healthy() {
         let _ = writeln!(out, "\nOK: the kernel has what was decided.");
@@ -368,8 +349,6 @@ pub fn render_prometheus(status: &Status) -> String {
             let _ = writeln!(out, "ttm_autosize_{name}{labels} {value}");
         }
     };
-    let module = format!("{{module=\"{}\"}}", label(&status.module));
-    let bytes = |pages: Option<u64>| pages.map(|p| p.saturating_mul(status.page_size));
     let one = |labels: &str, value: Option<u64>| {
         value
             .map(|v| (labels.to_string(), v))
@@ -395,27 +374,34 @@ pub fn render_prometheus(status: &Status) -> String {
         "MemTotal the decision was made for.",
         one("", status.mem_total_bytes),
     );
-    let decided = status.record.as_ref().map(|r| &r.plan);
-    metric(
-        "decided_pages_limit_bytes",
-        "ttm.pages_limit decided this boot, in bytes.",
-        one(&module, decided.map(|p| p.gpu_bytes)),
-    );
-    metric(
-        "decided_page_pool_size_bytes",
-        "ttm.page_pool_size decided this boot, in bytes (absent: left to the kernel).",
-        one(&module, bytes(decided.and_then(|p| p.page_pool_size))),
-    );
-    metric(
-        "kernel_pages_limit_bytes",
-        "ttm.pages_limit the kernel has now, in bytes.",
-        one(&module, bytes(status.kernel.pages_limit)),
-    );
-    metric(
-        "kernel_page_pool_size_bytes",
-        "ttm.page_pool_size the kernel has now, in bytes.",
-        one(&module, bytes(status.kernel.page_pool_size)),
-    );
+    for (knob, row) in KNOBS.iter().zip(&status.rows) {
+        let to_bytes = |value: u64| match knob.unit {
+            knobs::Unit::Pages => value.saturating_mul(status.page_size),
+            knobs::Unit::Mib => value.saturating_mul(MIB),
+        };
+        let labels = format!("{{module=\"{}\"}}", label(knob.module(&status.module)));
+        let what = match knob.param {
+            Param::PagePoolSize => " (absent: left to the kernel)",
+            Param::Gttsize => " (absent: not set)",
+            Param::PagesLimit => "",
+        };
+        metric(
+            &format!("decided_{}_bytes", knob.name),
+            &format!("{} decided this boot, in bytes{what}.", row.parameter),
+            one(&labels, row.decided.map(to_bytes)),
+        );
+        metric(
+            &format!("kernel_{}_bytes", knob.name),
+            &format!("{} the kernel has now, in bytes.", row.parameter),
+            one(
+                &labels,
+                row.kernel_now
+                    .and_then(|v| u64::try_from(v).ok())
+                    .filter(|v| *v >= knob.min)
+                    .map(to_bytes),
+            ),
+        );
+    }
     let cards = |f: fn(&DrmCard) -> Option<u64>| -> Vec<(String, u64)> {
         status
             .drm

@@ -11,7 +11,8 @@ use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 
-use crate::plan::TtmModule;
+use crate::knobs::{self, StaticOption, TTM_MODULES};
+use crate::plan::{AmdGpus, TtmModule};
 use crate::policy::{self, MAX_POLICY_BYTES, Policy, PolicyError};
 
 pub const MEMINFO_PATH: &str = "proc/meminfo";
@@ -314,15 +315,29 @@ pub fn load_policy(path: &Path, shown_path: &str) -> Result<LoadedPolicy, Vec<Po
     })
 }
 
-fn module_name(path: &str) -> &str {
+/// "updates/dkms/amd-ttm.ko.zst" -> "amd_ttm", as kmod names modules.
+fn module_name(path: &str) -> String {
     let base = path.rsplit('/').next().unwrap_or(path);
-    base.split_once(".ko").map_or(base, |(name, _)| name)
+    knobs::normalize(base.split_once(".ko").map_or(base, |(name, _)| name))
 }
 
 /// The dependency list of `module` in modules.dep text.
 pub fn dependencies_of(dep: &[u8], module: &str) -> Option<String> {
-    let needle = format!("/{module}.ko");
-    let finder = memchr::memmem::Finder::new(needle.as_bytes());
+    let wanted = knobs::normalize(module);
+    find_line(dep, format!("/{module}.ko").as_bytes(), |line| {
+        let (target, deps) = line.split_once(':')?;
+        (module_name(target) == wanted).then(|| deps.to_string())
+    })
+}
+
+/// The first line containing `needle` for which `accept` gives a value.
+fn find_line(
+    text: &[u8],
+    needle: &[u8],
+    accept: impl Fn(&str) -> Option<String>,
+) -> Option<String> {
+    let finder = memchr::memmem::Finder::new(needle);
+    let dep = text;
     // Each line is looked at once, however often it names the module: scanning back and
     // forth per match made a long line of "x/amdgpu.ko" quadratic (minutes for 2 MiB).
     let mut from = 0;
@@ -331,10 +346,8 @@ pub fn dependencies_of(dep: &[u8], module: &str) -> Option<String> {
         let start = memchr::memrchr(b'\n', &dep[from..at]).map_or(from, |p| from + p + 1);
         let end = memchr::memchr(b'\n', &dep[at..]).map_or(dep.len(), |p| at + p);
         let line = String::from_utf8_lossy(&dep[start..end]);
-        if let Some((target, deps)) = line.split_once(':')
-            && module_name(target) == module
-        {
-            return Some(deps.to_string());
+        if let Some(found) = accept(&line) {
+            return Some(found);
         }
         from = end;
     }
@@ -344,6 +357,14 @@ pub fn dependencies_of(dep: &[u8], module: &str) -> Option<String> {
 /// Streams modules.dep in chunks and stops at `module`'s line: a real one is ~500 KiB, and
 /// reading it whole into fresh memory costs more than everything else `apply` does.
 fn find_dependencies(path: &Path, module: &str) -> Result<Option<String>, ReadError> {
+    scan_lines(path, |chunk| dependencies_of(chunk, module))
+}
+
+/// Streams a modules.* text file in chunks of whole lines until `search` finds something.
+fn scan_lines(
+    path: &Path,
+    search: impl Fn(&[u8]) -> Option<String>,
+) -> Result<Option<String>, ReadError> {
     const CHUNK: usize = 16 * 1024;
     let (mut file, _) = open_regular(path)?;
     // One buffer for the whole scan; the unfinished last line moves to the front.
@@ -377,8 +398,8 @@ fn find_dependencies(path: &Path, module: &str) -> Result<Option<String>, ReadEr
                 None => continue,
             }
         };
-        if let Some(deps) = dependencies_of(&buffer[..complete], module) {
-            return Ok(Some(deps));
+        if let Some(found) = search(&buffer[..complete]) {
+            return Ok(Some(found));
         }
         if read == 0 {
             return Ok(None);
@@ -403,9 +424,10 @@ pub fn detect_module(root: &Root, release: Option<&str>) -> TtmModule {
     let dep_file = root.join(&dep_path);
     let amdgpu = find_dependencies(&dep_file, "amdgpu");
     if let Ok(Some(deps)) = &amdgpu {
-        let names: Vec<&str> = deps.split_whitespace().map(module_name).collect();
-        for name in ["amdttm", "ttm"] {
-            if names.contains(&name) {
+        let names: Vec<String> = deps.split_whitespace().map(module_name).collect();
+        // amdgpu-dkms's own TTM first: an in-tree ttm may be listed beside it.
+        for name in ["amd_ttm", "amdttm", "ttm"] {
+            if names.iter().any(|n| n == name) {
                 return module(
                     name,
                     false,
@@ -420,7 +442,7 @@ pub fn detect_module(root: &Root, release: Option<&str>) -> TtmModule {
         MAX_MODULES_DEP_BYTES,
     )
     .unwrap_or_default();
-    for name in ["amdttm", "ttm"] {
+    for name in TTM_MODULES {
         if builtin.lines().any(|line| module_name(line) == name) {
             return module(
                 name,
@@ -429,49 +451,85 @@ pub fn detect_module(root: &Root, release: Option<&str>) -> TtmModule {
             );
         }
     }
-    match amdgpu {
-        Err(why) => module(
+    if let Err(why) = amdgpu {
+        return module(
             "ttm",
             false,
             format!("{}; assuming ttm", why.describe(&shown(&dep_path))),
+        );
+    }
+    for name in ["amd_ttm", "amdttm"] {
+        let file_name = if name == "amd_ttm" { "amd-ttm" } else { name };
+        if matches!(find_dependencies(&dep_file, file_name), Ok(Some(_))) {
+            return module(
+                name,
+                false,
+                format!("{file_name}.ko is in {} (amdgpu is not)", shown(&dep_path)),
+            );
+        }
+    }
+    module(
+        "ttm",
+        false,
+        format!(
+            "amdgpu does not name its TTM module in {}; assuming ttm",
+            shown(&dep_path)
         ),
-        Ok(_) if matches!(find_dependencies(&dep_file, "amdttm"), Ok(Some(_))) => module(
-            "amdttm",
-            false,
-            format!("amdttm.ko is in {} (amdgpu is not)", shown(&dep_path)),
-        ),
-        Ok(_) => module(
-            "ttm",
-            false,
-            format!(
-                "amdgpu does not name its TTM module in {}; assuming ttm",
-                shown(&dep_path)
-            ),
-        ),
+    )
+}
+
+/// Whether `module` exports the function amdgpu sizes GTT with (ttm_tt_pages_limit, or
+/// amdgpu-dkms's renamed copy), from modules.symbols: `alias symbol:NAME MODULE` lines.
+/// None when the file cannot be read.
+pub fn exports_pages_limit(root: &Root, release: &str, module: &str) -> Option<bool> {
+    let path = root.join(&format!("lib/modules/{release}/modules.symbols"));
+    let found = scan_lines(&path, |chunk| {
+        find_line(chunk, b"tt_pages_limit ", |line| {
+            let mut words = line.split_whitespace();
+            let (alias, symbol, owner) = (words.next()?, words.next()?, words.next()?);
+            let symbol = symbol.strip_prefix("symbol:")?;
+            let exported = alias == "alias"
+                && (symbol == "ttm_tt_pages_limit" || symbol == "amdttm_tt_pages_limit")
+                && knobs::normalize(owner) == module;
+            exported.then(String::new)
+        })
+    });
+    match found {
+        Ok(found) => Some(found.is_some()),
+        Err(_) => None,
     }
 }
 
-/// A ttm/amdgpu option set in a static modprobe.d file.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StaticOption {
-    pub file: String,
-    pub line: usize,
-    pub parameter: String,
-    pub value: String,
-    /// Sorts after our file, so kmod applies it after ours and it wins.
-    pub beats_ours: bool,
+/// AMD display controllers on the PCI bus: vendor 0x1002, class 0x03xxxx. The bus is
+/// enumerated before any driver loads, so this holds in the earliest initramfs hook.
+pub fn find_amd_gpus(root: &Root) -> AmdGpus {
+    const DIR: &str = "sys/bus/pci/devices";
+    let Ok(entries) = fs::read_dir(root.join(DIR)) else {
+        return AmdGpus::Absent;
+    };
+    let mut found: Vec<String> = entries
+        .flatten()
+        .filter_map(|entry| {
+            let address = entry.file_name().to_string_lossy().into_owned();
+            let read = |file: &str| {
+                read_text(root, &format!("{DIR}/{address}/{file}"), MAX_SYSFS_BYTES).ok()
+            };
+            // class first: display controllers are few, so vendor is read rarely.
+            let class = read("class")?;
+            let display = class.trim().strip_prefix("0x")?.starts_with("03");
+            (display && read("vendor")?.trim() == "0x1002").then_some(address)
+        })
+        .collect();
+    found.sort();
+    if found.is_empty() {
+        AmdGpus::Absent
+    } else {
+        AmdGpus::Found(found)
+    }
 }
 
-const WATCHED: [(&str, &str); 5] = [
-    ("ttm", "pages_limit"),
-    ("ttm", "page_pool_size"),
-    ("amdttm", "pages_limit"),
-    ("amdttm", "page_pool_size"),
-    ("amdgpu", "gttsize"),
-];
-
-/// Finds the ttm/amdttm/amdgpu sizing options in modprobe.d, as kmod would merge them:
-/// one file per name (the first directory wins), all sorted by file name.
+/// Finds the knobs of the table (for any TTM module or amdgpu) in modprobe.d, as kmod
+/// would merge them: one file per name (the first directory wins), all sorted by file name.
 pub fn scan_static_options(root: &Root, our_name: &str) -> (Vec<StaticOption>, Option<String>) {
     let mut files: Vec<(String, String)> = Vec::new();
     for dir in MODPROBE_DIRS {
@@ -509,20 +567,21 @@ pub fn scan_static_options(root: &Root, our_name: &str) -> (Vec<StaticOption>, O
             if words.next() != Some("options") {
                 continue;
             }
-            let Some(module) = words.next().map(|m| m.replace('-', "_")) else {
+            let Some(module) = words.next().map(knobs::normalize) else {
                 continue;
             };
             for word in words {
                 let Some((param, value)) = word.split_once('=') else {
                     continue;
                 };
-                let param = param.replace('-', "_");
-                if WATCHED.contains(&(module.as_str(), param.as_str())) {
+                if let Some(knob) = knobs::lookup(&module, &knobs::normalize(param)) {
                     found.push(StaticOption {
                         file: shown(relative),
                         line: index + 1,
-                        parameter: format!("{module}.{param}"),
-                        value: value.to_string(),
+                        module: module.clone(),
+                        knob,
+                        written: value.to_string(),
+                        value: knob.parse_value(value),
                         beats_ours: name.as_str() > our_name,
                     });
                 }

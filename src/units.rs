@@ -258,6 +258,15 @@ pub fn parse_kernel_ulong(text: &str) -> Option<u64> {
     text.parse().ok()
 }
 
+/// A size as a policy value: whole GiB when it is one, else MiB (rounded down).
+pub fn policy_size(bytes: u64) -> String {
+    if bytes % GIB == 0 {
+        format!("{}GiB", bytes / GIB)
+    } else {
+        format!("{}MiB", bytes / MIB)
+    }
+}
+
 /// Prints bytes for people: "96.0 GiB", "512 MiB", rounded down.
 #[derive(Clone, Copy, Debug)]
 pub struct HumanSize(pub u64);

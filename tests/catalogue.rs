@@ -57,6 +57,9 @@ impl Fixture {
         f.write("sys/module/ttm/parameters/pages_limit", "0\n");
         f.write("sys/module/ttm/parameters/page_pool_size", "0\n");
         fs::create_dir_all(f.root.join("sys/bus/pci/drivers/amdgpu")).unwrap();
+        // The Strix Halo GPU on the PCI bus, as sysfs shows it before any driver loads.
+        f.write("sys/bus/pci/devices/0000:c5:00.0/vendor", "0x1002\n");
+        f.write("sys/bus/pci/devices/0000:c5:00.0/class", "0x038000\n");
         f
     }
 
@@ -851,49 +854,63 @@ fn cases() -> Vec<Case> {
         refuse(
             "pages-limit-not-a-number",
             |f| f.cmdline("ttm.pages_limit=abc\n"),
-            &["kernel command line: ttm.pages_limit=abc: the kernel will not accept this value"],
+            &[
+                "kernel command line: ttm.pages_limit=abc: not an unsigned number as the kernel reads it: the kernel refuses it, and a loadable ttm then fails to load; fix or remove it",
+            ],
         ),
         refuse(
             "pages-limit-empty",
             |f| f.cmdline("ttm.pages_limit=\n"),
-            &["kernel command line: ttm.pages_limit=: the kernel will not accept"],
+            &[
+                "kernel command line: ttm.pages_limit=: not an unsigned number as the kernel reads it: the kernel refuses it",
+            ],
         ),
         refuse(
             "pages-limit-no-value",
             |f| f.cmdline("ttm.pages_limit\n"),
-            &["kernel command line: ttm.pages_limit=: the kernel will not accept"],
+            &["kernel command line: ttm.pages_limit: has no value: the kernel refuses it"],
         ),
         refuse(
             "pages-limit-negative",
             |f| f.cmdline("ttm.pages_limit=-1\n"),
-            &["kernel command line: ttm.pages_limit=-1: the kernel will not accept"],
+            &[
+                "kernel command line: ttm.pages_limit=-1: not an unsigned number as the kernel reads it: the kernel refuses it",
+            ],
         ),
         refuse(
             "pages-limit-with-unit",
             |f| f.cmdline("ttm.pages_limit=96G\n"),
-            &["kernel command line: ttm.pages_limit=96G: the kernel will not accept"],
+            &[
+                "kernel command line: ttm.pages_limit=96G: not an unsigned number as the kernel reads it: the kernel refuses it",
+            ],
         ),
         refuse(
             "pages-limit-overflows",
             |f| f.cmdline("ttm.pages_limit=18446744073709551616\n"),
             &[
-                "kernel command line: ttm.pages_limit=18446744073709551616: the kernel will not accept",
+                "kernel command line: ttm.pages_limit=18446744073709551616: not an unsigned number as the kernel reads it: the kernel refuses it",
             ],
         ),
         refuse(
             "pages-limit-signed-hex",
             |f| f.cmdline("ttm.pages_limit=0x+10\n"),
-            &["kernel command line: ttm.pages_limit=0x+10: the kernel will not accept"],
+            &[
+                "kernel command line: ttm.pages_limit=0x+10: not an unsigned number as the kernel reads it: the kernel refuses it",
+            ],
         ),
         refuse(
             "pages-limit-bad-octal",
-            |f| f.cmdline("amdttm.pages_limit=09\n"),
-            &["kernel command line: amdttm.pages_limit=09: the kernel will not accept"],
+            |f| f.cmdline("ttm.pages_limit=09\n"),
+            &[
+                "kernel command line: ttm.pages_limit=09: not an unsigned number as the kernel reads it: the kernel refuses it",
+            ],
         ),
         refuse(
             "gttsize-beyond-int",
             |f| f.cmdline("amdgpu.gttsize=99999999999\n"),
-            &["kernel command line: amdgpu.gttsize=99999999999: the kernel will not accept"],
+            &[
+                "kernel command line: amdgpu.gttsize=99999999999: not an int (from -2147483648 to 2147483647): the kernel refuses it, and a loadable amdgpu then fails to load",
+            ],
         ),
         refuse(
             "override-without-value",

@@ -48,6 +48,8 @@ impl Fixture {
         );
         f.policy("gpu = \"85%\"\n");
         f.write("dev/kmsg", "");
+        f.write("sys/bus/pci/devices/0000:c5:00.0/vendor", "0x1002\n");
+        f.write("sys/bus/pci/devices/0000:c5:00.0/class", "0x038000\n");
         fs::create_dir_all(f.root.join("run")).unwrap();
         f
     }
@@ -290,8 +292,12 @@ fn concurrent_applies_never_expose_a_partial_file() {
     let reads = std::sync::atomic::AtomicUsize::new(0);
     let rounds = 40;
     std::thread::scope(|s| {
-        s.spawn(|| {
-            while !stop.load(Ordering::Relaxed) {
+        // A failing round panics this thread; the watcher must still end, so it also
+        // stops by itself after a generous deadline.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        let (stop, expected, torn, reads, f) = (&stop, &expected, &torn, &reads, &f);
+        s.spawn(move || {
+            while !stop.load(Ordering::Relaxed) && std::time::Instant::now() < deadline {
                 if let Some(seen) = f.conf() {
                     reads.fetch_add(1, Ordering::Relaxed);
                     if !expected.contains(&seen) {
@@ -317,7 +323,7 @@ fn concurrent_applies_never_expose_a_partial_file() {
             let record: serde_json::Value =
                 serde_json::from_slice(&fs::read(f.path(RECORD)).unwrap()).unwrap();
             let summary = String::from_utf8_lossy(&expected[which]).into_owned();
-            let pages = record["plan"]["pages_limit"].as_u64().unwrap();
+            let pages = record["plan"]["knobs"][0]["value"].as_u64().unwrap();
             assert!(
                 summary.contains(&format!("pages_limit={pages}")),
                 "round {round}"

@@ -35,6 +35,12 @@ fn metrics_parse_with_a_real_parser_and_carry_the_values() {
         "gpu = \"85%\"\nreserve = \"16GiB\"\npage_pool = \"match\"\n",
     );
     write(&root, "dev/kmsg", "");
+    write(&root, "sys/bus/pci/devices/0000:c5:00.0/vendor", "0x1002\n");
+    write(
+        &root,
+        "sys/bus/pci/devices/0000:c5:00.0/class",
+        "0x038000\n",
+    );
     let status = binary()
         .arg("apply")
         .env("TTM_AUTOSIZE_ROOT", &root)

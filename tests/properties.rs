@@ -6,8 +6,9 @@
 use proptest::prelude::*;
 
 use ttm_autosize::cmdline::{KernelCmdline, parse_cmdline};
+use ttm_autosize::knobs::Param;
 use ttm_autosize::plan::{
-    DEFAULT_RESERVE, Decision, MIN_GPU_BYTES, Machine, PlanError, TtmModule, decide,
+    AmdGpus, DEFAULT_RESERVE, Decision, MIN_GPU_BYTES, Machine, PlanError, TtmModule, decide,
 };
 use ttm_autosize::policy::{self, PagePool, Policy, parse_policy};
 use ttm_autosize::units::{self, Amount, GIB, MIB, TIB};
@@ -17,6 +18,7 @@ const PIB: u64 = 1 << 50;
 fn machine(mem_total: u64, page_size: u64, kernel: Option<String>, builtin: bool) -> Machine {
     Machine {
         mem_total,
+        installed_ram: Some(mem_total),
         page_size,
         kernel_release: kernel,
         module: TtmModule {
@@ -24,6 +26,10 @@ fn machine(mem_total: u64, page_size: u64, kernel: Option<String>, builtin: bool
             builtin,
             found_by: "properties".into(),
         },
+        exports_pages_limit: None,
+        amd_gpus: AmdGpus::Found(vec!["0000:c5:00.0".into()]),
+        static_options: Vec::new(),
+        conf_masked_by: None,
     }
 }
 
@@ -172,6 +178,10 @@ fn check_plan(
             prop_assert!(cmdline.disabled_by.is_some());
             return Ok(());
         }
+        Ok(Decision::Skipped { because }) => {
+            prop_assert!(because.contains("when"));
+            return Ok(());
+        }
         // Refusals are fine (reserve ≥ MemTotal, share below 32 MiB, min > max); they
         // must say why.
         Err(PlanError::Policy(e)) => {
@@ -185,7 +195,8 @@ fn check_plan(
     };
     prop_assert!(cmdline.disabled_by.is_none());
     prop_assert_eq!(plan.os_keeps_bytes, mem.saturating_sub(plan.gpu_bytes));
-    if cmdline.pages_limit.is_some() {
+    let given = |param| cmdline.knobs.iter().any(|k| k.knob.param == param);
+    if given(Param::PagesLimit) || given(Param::Gttsize) {
         return Ok(());
     }
     let reserve = effective_reserve(policy, cmdline, mem);
@@ -199,9 +210,12 @@ fn check_plan(
         mem,
         reserve
     );
-    prop_assert_eq!(plan.pages_limit.checked_mul(page), Some(plan.gpu_bytes));
-    if cmdline.page_pool_size.is_none()
-        && let Some(pool) = plan.page_pool_size
+    let pages_limit = plan.knob(Param::PagesLimit).value;
+    if let Some(pages) = pages_limit {
+        prop_assert_eq!(pages.checked_mul(page), Some(plan.gpu_bytes));
+    }
+    if !given(Param::PagePoolSize)
+        && let Some(pool) = plan.knob(Param::PagePoolSize).value
     {
         prop_assert!(
             pool * page <= mem - reserve,
@@ -211,12 +225,10 @@ fn check_plan(
         );
         let merged = policy::apply_overrides(policy, &cmdline.overrides).unwrap();
         if matches!(merged.page_pool.map(|s| s.value), Some(PagePool::Match)) {
-            prop_assert_eq!(pool, plan.pages_limit);
+            prop_assert_eq!(Some(pool), pages_limit);
         }
     }
-    if cmdline.gttsize.is_none()
-        && let Some(gtt) = plan.gttsize_mib
-    {
+    if let Some(gtt) = plan.knob(Param::Gttsize).value {
         prop_assert_eq!(gtt, plan.gpu_bytes / MIB);
     }
     Ok(())
@@ -324,7 +336,8 @@ fn decide_keeps_its_invariants() {
         let Ok(cmdline) = parse_cmdline(&cmdline) else {
             return Ok(());
         };
-        if cmdline.pages_limit.is_none() && applied(mem, page, &policy, &cmdline) {
+        if cmdline.knob("ttm", Param::PagesLimit).is_none() && applied(mem, page, &policy, &cmdline)
+        {
             checked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         check_plan(mem, page, kernel, builtin, &policy, &cmdline)

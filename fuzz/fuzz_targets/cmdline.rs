@@ -4,6 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use ttm_autosize::cmdline;
+use ttm_autosize::knobs::KnobValue;
 
 fuzz_target!(|text: &str| {
     let args = cmdline::split_arguments(text);
@@ -22,8 +23,11 @@ fuzz_target!(|text: &str| {
             let n = keys.len();
             keys.dedup();
             assert_eq!(n, keys.len(), "duplicate override keys: {:?}", c.overrides);
-            if let Some(g) = &c.gttsize {
-                assert!(i32::try_from(g.value).is_ok());
+            // A value taken as set is inside its knob's range.
+            for k in &c.knobs {
+                if let Ok(KnobValue::Set(v)) = k.value {
+                    assert!((k.knob.min..=k.knob.max).contains(&v), "{k:?}");
+                }
             }
             // Parsing is deterministic.
             assert_eq!(cmdline::parse_cmdline(text), Ok(c));

@@ -1,14 +1,16 @@
 // SPDX-License-Identifier: MIT
 //! The whole decision: arbitrary MemTotal, page size, kernel release, command line and
-//! policy text -> plan::decide. Never panics; an applied plan without an explicit
-//! ttm.pages_limit is whole MiB, within MemTotal - reserve, and pages × page size.
+//! policy text -> plan::decide. Never panics; every written value is inside its knob's
+//! range; an applied plan without an explicit pages_limit or gttsize is whole MiB, within
+//! MemTotal - reserve, and pages × page size.
 #![no_main]
 
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 use ttm_autosize::apply::render_modprobe_conf;
 use ttm_autosize::cmdline::parse_cmdline;
-use ttm_autosize::plan::{self, Decision, Machine, TtmModule};
+use ttm_autosize::knobs::{KNOBS, Param};
+use ttm_autosize::plan::{self, AmdGpus, Decision, Machine, TtmModule};
 use ttm_autosize::policy::{self, PagePool};
 use ttm_autosize::units::{GIB, MIB};
 
@@ -20,10 +22,14 @@ struct Input<'a> {
     page_shift: u8,
     kernel: Option<&'a str>,
     builtin: bool,
-    amdttm: bool,
+    /// 0: ttm, 1: amdttm, 2: amd_ttm.
+    module: u8,
+    installed_ram: Option<u64>,
+    exports_pages_limit: Option<bool>,
+    amd_gpu: bool,
     cmdline: &'a str,
     /// Values for the policy keys, rendered as `key = "value"` lines.
-    keys: [Option<&'a str>; 7],
+    keys: [Option<&'a str>; 8],
     /// Free text appended to the policy.
     extra: &'a str,
 }
@@ -64,13 +70,22 @@ fuzz_target!(|input: Input| {
     };
     let machine = Machine {
         mem_total,
+        installed_ram: input.installed_ram.map(|r| r % (1 << 50)),
         page_size,
         kernel_release: input.kernel.map(str::to_string),
         module: TtmModule {
-            name: if input.amdttm { "amdttm" } else { "ttm" }.into(),
+            name: ["ttm", "amdttm", "amd_ttm"][usize::from(input.module % 3)].into(),
             builtin: input.builtin,
             found_by: "fuzz".into(),
         },
+        exports_pages_limit: input.exports_pages_limit,
+        amd_gpus: if input.amd_gpu {
+            AmdGpus::Found(vec!["0000:c5:00.0".into()])
+        } else {
+            AmdGpus::Absent
+        },
+        static_options: Vec::new(),
+        conf_masked_by: None,
     };
     let decision = plan::decide(&machine, &cmdline, &file_policy);
     assert_eq!(
@@ -82,6 +97,10 @@ fuzz_target!(|input: Input| {
         Ok(Decision::Apply(plan)) => plan,
         Ok(Decision::Disabled { .. }) => {
             assert!(cmdline.disabled_by.is_some());
+            return;
+        }
+        Ok(Decision::Skipped { .. }) => {
+            assert!(!input.amd_gpu);
             return;
         }
         Err(e) => {
@@ -97,7 +116,13 @@ fuzz_target!(|input: Input| {
         plan.os_keeps_bytes,
         mem_total.saturating_sub(plan.gpu_bytes)
     );
-    if cmdline.pages_limit.is_some() {
+    for (knob, row) in KNOBS.iter().zip(&plan.knobs) {
+        if let (true, Some(v)) = (row.written, row.value) {
+            assert!((knob.min..=knob.max).contains(&v), "{row:?}: {plan:?}");
+        }
+    }
+    let given = |param| cmdline.knobs.iter().any(|k| k.knob.param == param);
+    if given(Param::PagesLimit) || given(Param::Gttsize) {
         return;
     }
     let merged = policy::apply_overrides(&file_policy, &cmdline.overrides).unwrap();
@@ -113,25 +138,22 @@ fuzz_target!(|input: Input| {
         "gpu {} > MemTotal {mem_total} - reserve {reserve}: {plan:?}",
         plan.gpu_bytes
     );
-    assert_eq!(
-        plan.pages_limit.checked_mul(page_size),
-        Some(plan.gpu_bytes),
-        "{plan:?}"
-    );
-    if cmdline.page_pool_size.is_none()
-        && let Some(pool) = plan.page_pool_size
+    let pages_limit = plan.knob(Param::PagesLimit).value;
+    if let Some(pages) = pages_limit {
+        assert_eq!(pages.checked_mul(page_size), Some(plan.gpu_bytes), "{plan:?}");
+    }
+    if !given(Param::PagePoolSize)
+        && let Some(pool) = plan.knob(Param::PagePoolSize).value
     {
         assert!(pool * page_size <= mem_total - reserve, "pool: {plan:?}");
         if matches!(
             merged.page_pool.as_ref().map(|s| s.value),
             Some(PagePool::Match)
         ) {
-            assert_eq!(pool, plan.pages_limit);
+            assert_eq!(Some(pool), pages_limit);
         }
     }
-    if cmdline.gttsize.is_none()
-        && let Some(gtt) = plan.gttsize_mib
-    {
+    if let Some(gtt) = plan.knob(Param::Gttsize).value {
         assert_eq!(gtt, plan.gpu_bytes / MIB, "{plan:?}");
     }
 });
