@@ -67,11 +67,24 @@ pub struct Status {
     pub next_boot: Option<Plan>,
     pub mismatches: Vec<Mismatch>,
     pub problems: Vec<String>,
+    /// No decision this boot because the `when` condition does not hold here.
+    pub not_here: Option<String>,
 }
 
 impl Status {
     pub fn healthy(&self) -> bool {
-        self.record.is_some() && self.mismatches.is_empty() && self.problems.is_empty()
+        (self.record.is_some() || self.not_here.is_some())
+            && self.mismatches.is_empty()
+            && self.problems.is_empty()
+    }
+}
+
+/// Why apply leaves this machine alone (`when`), if it does.
+fn not_here(inputs: &Inputs) -> Option<String> {
+    let loaded = inputs.policy.as_ref().ok()?;
+    match decide(&inputs.machine, &inputs.cmdline, &loaded.policy) {
+        Ok(Decision::Skipped { because }) => Some(because),
+        _ => None,
     }
 }
 
@@ -183,7 +196,12 @@ pub fn status(root: &Root) -> Status {
         Some(inputs) => current_plan(inputs),
         None => Err("the machine cannot be read (see `ttm-autosize plan`)".into()),
     };
+    let not_here = match &record {
+        None => observed.as_ref().and_then(not_here),
+        Some(_) => None,
+    };
     match &record {
+        None if not_here.is_some() => {}
         None => problems.push(match &cmdline.disabled_by {
             Some(by) => format!("no decision this boot: disabled by {by} on the kernel command line"),
             None => "no decision record in /run/ttm-autosize: apply did not run this boot or refused (see `dmesg | grep ttm-autosize`)".into(),
@@ -251,6 +269,7 @@ pub fn status(root: &Root) -> Status {
         next_boot,
         mismatches,
         problems,
+        not_here,
     }
 }
 
@@ -283,7 +302,14 @@ pub fn render_text(status: &Status) -> String {
             }
         }
         None => {
-            let _ = writeln!(out, "Decision: none this boot");
+            match &status.not_here {
+                Some(why) => {
+                    let _ = writeln!(out, "Decision: none: {why}");
+                }
+                None => {
+                    let _ = writeln!(out, "Decision: none this boot");
+                }
+            }
             let now: Vec<String> = status
                 .rows
                 .iter()
@@ -323,7 +349,15 @@ pub fn render_text(status: &Status) -> String {
         let _ = writeln!(out, "\nDecided now, the next boot gets: {}", next.summary());
     }
     if status.healthy() {
-        let _ = writeln!(out, "\nOK: the kernel has what was decided.");
+        let _ = writeln!(
+            out,
+            "\nOK: {}",
+            if status.not_here.is_some() {
+                "nothing to do on this machine; the kernel keeps its defaults."
+            } else {
+                "the kernel has what was decided."
+            }
+        );
     }
     out
 }

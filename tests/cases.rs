@@ -485,3 +485,46 @@ fn machine_smbios_tables_match_their_descriptions() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// Every conf a case leaves behind is, line by line, a comment or an `options` line whose
+/// values are inside their knob's range: nothing the kernel would refuse or reinterpret.
+fn written_values_are_in_range(case: &Path) -> Result<(), String> {
+    let conf = case.join("expected/root/run/modprobe.d/zz-ttm-autosize.conf");
+    let Ok(text) = fs::read_to_string(&conf) else {
+        return Ok(());
+    };
+    for (index, line) in text.lines().enumerate() {
+        let at = format!("{}:{}", conf.display(), index + 1);
+        if line.starts_with('#') {
+            continue;
+        }
+        let mut words = line.split_whitespace();
+        if words.next() != Some("options") {
+            return Err(format!(
+                "{at}: neither a comment nor an options line: {line}"
+            ));
+        }
+        let module = words.next().ok_or(format!("{at}: no module"))?;
+        for word in words {
+            let (name, value) = word
+                .split_once('=')
+                .ok_or(format!("{at}: {word} is not name=value"))?;
+            let knob = ttm_autosize::knobs::lookup(module, name)
+                .ok_or(format!("{at}: {module}.{name} is not a knob of the table"))?;
+            let value: u64 = value
+                .parse()
+                .map_err(|_| format!("{at}: {word}: not plain decimal"))?;
+            if !(knob.min..=knob.max).contains(&value) {
+                return Err(format!("{at}: {word} outside {}..={}", knob.min, knob.max));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn no_written_value_is_outside_its_range() {
+    let mut cases = case_dirs("cases", 20);
+    cases.extend(case_dirs("machines", 12));
+    assert_all(&cases, written_values_are_in_range);
+}
