@@ -235,7 +235,8 @@ struct PlanJson<'a> {
 
 #[derive(Serialize)]
 struct MachineJson<'a> {
-    mem_total_bytes: u64,
+    /// None when not read (the command line switched ttm-autosize off).
+    mem_total_bytes: Option<u64>,
     installed_ram_bytes: Option<u64>,
     kernel: Option<&'a str>,
     module: &'a str,
@@ -321,6 +322,7 @@ fn planned_machine(root: &Root, args: &PlanArgs) -> Result<(Machine, KernelCmdli
                 Machine {
                     mem_total: 0,
                     installed_ram: None,
+                    installed_ram_from: "",
                     page_size: system::page_size(),
                     module: system::detect_module(root, release.as_deref()),
                     kernel_release: release,
@@ -346,6 +348,7 @@ fn planned_machine(root: &Root, args: &PlanArgs) -> Result<(Machine, KernelCmdli
     }
     if let Some(installed) = args.installed {
         machine.installed_ram = Some(installed);
+        machine.installed_ram_from = "given with --installed";
     }
     match args.amd_gpu {
         Some(true) => machine.amd_gpus = AmdGpus::Unknown("--amd-gpu yes".into()),
@@ -402,7 +405,7 @@ pub fn run_plan(root: &Root, args: &PlanArgs) -> Result<String, String> {
             skipped_because,
             plan,
             machine: plan.is_none().then(|| MachineJson {
-                mem_total_bytes: machine.mem_total,
+                mem_total_bytes: (machine.mem_total > 0).then_some(machine.mem_total),
                 installed_ram_bytes: machine.installed_ram,
                 kernel: machine.kernel_release.as_deref(),
                 module: &machine.module.name,
@@ -458,13 +461,8 @@ pub fn run_check(root: &Root, file: Option<&Path>) -> (String, bool) {
 fn on_this_machine(root: &Root, policy: &policy::Policy) -> Option<String> {
     let inputs = inputs::observe(root).ok()?;
     let machine = &inputs.machine;
-    let installed = match machine.installed_ram {
-        Some(bytes) => format!("installed RAM {} (SMBIOS)", HumanSize(bytes)),
-        None => format!(
-            "installed RAM {} (MemTotal rounded up)",
-            HumanSize(crate::plan::estimate_installed_ram(machine.mem_total))
-        ),
-    };
+    let (bytes, from) = crate::plan::installed_ram(machine);
+    let installed = format!("installed RAM {} ({from})", HumanSize(bytes));
     let meaning = match decide(machine, &inputs.cmdline, policy) {
         Ok(Decision::Apply(plan)) => format!("gives {}", plan.summary()),
         Ok(Decision::Skipped { because }) => format!("writes nothing: {because}"),

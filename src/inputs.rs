@@ -93,6 +93,7 @@ pub fn observe(root: &Root) -> Result<Inputs, ObserveError> {
         machine: Machine {
             mem_total,
             installed_ram: dmi::read_installed_ram(root).ok(),
+            installed_ram_from: "SMBIOS memory devices",
             page_size: system::page_size(),
             kernel_release,
             module,

@@ -74,8 +74,10 @@ pub enum AmdGpus {
 #[derive(Clone, Debug)]
 pub struct Machine {
     pub mem_total: u64,
-    /// Installed RAM from SMBIOS; None: unknown (MemTotal rounded up stands in).
+    /// Installed RAM; None: unknown (MemTotal rounded up stands in).
     pub installed_ram: Option<u64>,
+    /// Where `installed_ram` comes from: "SMBIOS memory devices", "--installed".
+    pub installed_ram_from: &'static str,
     pub page_size: u64,
     pub kernel_release: Option<String>,
     pub module: TtmModule,
@@ -247,6 +249,26 @@ pub fn estimate_installed_ram(mem_total: u64) -> u64 {
         _ => 32 * GIB,
     };
     mem_total.div_ceil(step).saturating_mul(step)
+}
+
+/// The installed RAM the profiles are read at, and where it comes from.
+pub fn installed_ram(machine: &Machine) -> (u64, String) {
+    let mem = machine.mem_total;
+    match machine.installed_ram {
+        Some(bytes) if bytes >= mem => (bytes, machine.installed_ram_from.to_string()),
+        Some(bytes) => (
+            estimate_installed_ram(mem),
+            format!(
+                "{} says {}, less than MemTotal: MemTotal rounded up",
+                machine.installed_ram_from,
+                HumanSize(bytes)
+            ),
+        ),
+        None => (
+            estimate_installed_ram(mem),
+            "no SMBIOS table: MemTotal rounded up".to_string(),
+        ),
+    }
 }
 
 fn quoted<T>(key: &str, s: &Setting<T>) -> String {
@@ -567,20 +589,7 @@ pub fn decide(
     }
     let mem = machine.mem_total;
     let page = machine.page_size;
-    let installed = match machine.installed_ram {
-        Some(bytes) if bytes >= mem => (bytes, "SMBIOS memory devices".to_string()),
-        Some(bytes) => (
-            estimate_installed_ram(mem),
-            format!(
-                "SMBIOS says {}, less than MemTotal: MemTotal rounded up",
-                HumanSize(bytes)
-            ),
-        ),
-        None => (
-            estimate_installed_ram(mem),
-            "no SMBIOS table: MemTotal rounded up".to_string(),
-        ),
-    };
+    let installed = installed_ram(machine);
     let (share, mut rule) = policy_share(&policy, mem, (installed.0, &installed.1), &mut reasons)?;
 
     let version = machine
@@ -985,6 +994,7 @@ mod tests {
             mem_total: mem,
             // Profiles are keyed on installed RAM; these tests give MemTotal = installed.
             installed_ram: Some(mem),
+            installed_ram_from: "SMBIOS memory devices",
             page_size: 4096,
             kernel_release: Some("6.12.0-1-amd64".into()),
             module: TtmModule {

@@ -456,7 +456,7 @@ pub fn render_prometheus(status: &Status) -> String {
     let active = |cause: &str| -> bool {
         match cause {
             "policy_changed" => status.policy_changed,
-            "no_decision" => status.record.is_none(),
+            "no_decision" => status.record.is_none() && status.not_here.is_none(),
             kind => status.mismatches.iter().any(|m| m.kind == kind),
         }
     };

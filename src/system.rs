@@ -24,6 +24,8 @@ const MAX_MODULES_DEP_BYTES: u64 = 64 << 20;
 const MAX_MODPROBE_CONF_BYTES: u64 = 1 << 20;
 const MAX_MODPROBE_FILES: usize = 1024;
 const MAX_SYSFS_BYTES: u64 = 4096;
+/// PCI functions looked at for an AMD GPU; a real machine has a few dozen.
+const MAX_PCI_DEVICES: usize = 4096;
 
 /// kmod's configuration directories, in its order of precedence for equal file names.
 pub const MODPROBE_DIRS: [&str; 5] = [
@@ -509,6 +511,7 @@ pub fn find_amd_gpus(root: &Root) -> AmdGpus {
     };
     let mut found: Vec<String> = entries
         .flatten()
+        .take(MAX_PCI_DEVICES)
         .filter_map(|entry| {
             let address = entry.file_name().to_string_lossy().into_owned();
             let read = |file: &str| {

@@ -19,6 +19,7 @@ fn machine(mem_total: u64, page_size: u64, kernel: Option<String>, builtin: bool
     Machine {
         mem_total,
         installed_ram: Some(mem_total),
+        installed_ram_from: "properties",
         page_size,
         kernel_release: kernel,
         module: TtmModule {

@@ -71,6 +71,7 @@ fuzz_target!(|input: Input| {
     let machine = Machine {
         mem_total,
         installed_ram: input.installed_ram.map(|r| r % (1 << 50)),
+        installed_ram_from: "fuzz",
         page_size,
         kernel_release: input.kernel.map(str::to_string),
         module: TtmModule {
