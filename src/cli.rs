@@ -490,18 +490,11 @@ pub fn run_status(root: &Root, format: StatusFormat) -> (String, bool) {
     (text, healthy)
 }
 
-/// Writes a report atomically (the textfile collector must never read half a file).
-pub fn write_output(path: &Path, text: &str) -> Result<(), String> {
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .ok_or_else(|| format!("{}: not a file name", path.display()))?;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    apply::write_file_atomically(&dir, name, text.as_bytes(), &dir.display().to_string())
-        .map(|_| ())
+/// Writes a report atomically (the textfile collector must never read half a file), at
+/// FILE under the root prefix like every other path, into a directory that must exist.
+pub fn write_output(root: &Root, path: &Path, text: &str) -> Result<(), String> {
+    let (dir, dir_shown, name) = apply::output_path(root, path)?;
+    apply::write_into_existing_dir(&dir, &dir_shown, &name, text.as_bytes())
 }
 
 #[cfg(test)]

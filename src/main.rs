@@ -58,7 +58,7 @@ fn main() -> ExitCode {
             let (report, healthy) = cli::run_status(&root, format);
             match output {
                 Some(path) => {
-                    if let Err(message) = cli::write_output(&path, &report) {
+                    if let Err(message) = cli::write_output(&root, &path, &report) {
                         eprintln!("ttm-autosize: {message}");
                         return ExitCode::FAILURE;
                     }

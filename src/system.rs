@@ -117,14 +117,15 @@ pub fn open_regular(path: &Path) -> Result<(File, fs::Metadata), ReadError> {
             )),
         },
     )?);
+    // Every check that follows uses what was opened. A regular file renamed over the path
+    // between the stat and the open (a policy saved atomically) is another complete file:
+    // accepted. What the stat is for, never opening a device or FIFO, is settled before the
+    // open; anything else that got opened is refused here.
     let meta = file
         .metadata()
         .map_err(|e| ReadError::Refused(format!("cannot stat: {}", io_reason(&e))))?;
     if !meta.file_type().is_file() {
         return Err(not_regular(&meta));
-    }
-    if (meta.dev(), meta.ino()) != (before.dev(), before.ino()) {
-        return Err(ReadError::Refused("was replaced while being opened".into()));
     }
     Ok((file, meta))
 }

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
 //! Faults during `apply`: the target filesystem fails in the middle of the write (full or
-//! read-only tmpfs), several `apply` runs race (the initramfs hook and the unit), and
-//! `apply` runs twice. Whatever happens, /run/modprobe.d/zz-ttm-autosize.conf is either the
-//! old file untouched or the complete new one — never part of one — no
-//! `.zz-ttm-autosize.conf.*.tmp` is left behind, and a second identical run rewrites
-//! nothing.
+//! read-only tmpfs, no inode left, an immutable file), the record fails after the conf is
+//! in place, several `apply` runs race (the initramfs hook and the unit) while the policy
+//! is replaced under them, and `apply` runs twice. Whatever happens, conf and record are
+//! the old ones untouched or both complete new ones — never part of one, never one without
+//! the other — no temp file is left behind, the one error line says what is in force, and a
+//! second identical run rewrites nothing. Also `status --output`, which writes the same way.
 //!
 //! Tests run as root here, and root ignores file modes (CAP_DAC_OVERRIDE), so `chmod 0555
 //! run/modprobe.d` does not make a write fail. What does, for root too, is a real
@@ -184,13 +185,15 @@ fn assert_failed_cleanly(f: &Fixture, old: &[u8], reason: &str) {
         Vec::<String>::new(),
         "temp files left behind"
     );
-    let kmsg = f.kmsg();
+    let message = f.only_error();
     assert!(
-        kmsg.contains("<3>ttm-autosize: cannot write /run/modprobe.d/zz-ttm-autosize.conf: ")
-            && kmsg.contains(reason)
-            && kmsg.lines().count() == 1,
-        "kmsg: {kmsg}"
+        message.starts_with(&format!(
+            "cannot write /run/modprobe.d/zz-ttm-autosize.conf: {reason}; "
+        )),
+        "{message}"
     );
+    // An older conf is in force, not the kernel defaults: the message must say which.
+    previous_stays(&message);
 }
 
 /// ENOSPC in the middle of the write: the temp file is created (tmpfs has inodes left) but
@@ -380,10 +383,17 @@ fn second_apply_is_idempotent_and_does_not_rewrite() {
     assert_eq!(first, second, "the second apply rewrote a file");
     assert_eq!(f.temp_files(), Vec::<String>::new());
     let kmsg = f.kmsg();
+    // The second run wrote nothing, and says so.
     assert_eq!(
         kmsg.matches("wrote /run/modprobe.d/zz-ttm-autosize.conf")
             .count(),
-        2,
+        1,
+        "{kmsg}"
+    );
+    assert_eq!(
+        kmsg.matches("; /run/modprobe.d/zz-ttm-autosize.conf unchanged\n")
+            .count(),
+        1,
         "{kmsg}"
     );
 
@@ -409,4 +419,450 @@ fn stale_temp_file_of_another_run_does_not_break_apply() {
     assert_eq!(f.apply(), 0);
     assert!(String::from_utf8_lossy(&f.conf().unwrap()).contains("pages_limit=28521216"));
     assert_eq!(fs::read(&stale).unwrap(), b"options ttm pages_limit=1\n");
+}
+
+const OLD_OPTIONS: &str = "options ttm pages_limit=16777216";
+
+/// `chattr +i` on a file, undone when dropped (before the fixture removes its tree).
+struct Immutable(PathBuf);
+
+impl Immutable {
+    fn set(path: &Path) -> Immutable {
+        let ok = Command::new("chattr")
+            .arg("+i")
+            .arg(path)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            ok,
+            "chattr +i {} failed: this test needs root (CAP_LINUX_IMMUTABLE) and a filesystem with inode flags",
+            path.display()
+        );
+        Immutable(path.to_path_buf())
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = Command::new("chattr").arg("-i").arg(&self.0).status();
+    }
+}
+
+fn mount_or_panic(path: &Path, options: &str) -> Tmpfs {
+    Tmpfs::mount(path, options).unwrap_or_else(|| {
+        panic!(
+            "this test mounts a tmpfs on {}: run the tests as root (CAP_SYS_ADMIN)",
+            path.display()
+        )
+    })
+}
+
+impl Fixture {
+    fn record(&self) -> Option<Vec<u8>> {
+        fs::read(self.path(RECORD)).ok()
+    }
+
+    /// Runs `apply` as pid 1 of a new PID namespace, so its temp file names are known in
+    /// advance (`.zz-ttm-autosize.conf.1.tmp`).
+    fn apply_as_pid_1(&self) -> i32 {
+        let mut child = Command::new("unshare")
+            .args(["--pid", "--fork"])
+            .arg(env!("CARGO_BIN_EXE_ttm-autosize"))
+            .arg("apply")
+            .env("TTM_AUTOSIZE_ROOT", &self.root)
+            .stdin(Stdio::null())
+            .stdout(fs::File::create(self.dir.join("stdout.pid1")).unwrap())
+            .stderr(fs::File::create(self.dir.join("stderr.pid1")).unwrap())
+            .spawn()
+            .expect("unshare (util-linux) is needed for this test");
+        wait(&mut child)
+    }
+
+    /// The one kernel-log record of a failed run, which must be an error.
+    fn only_error(&self) -> String {
+        let kmsg = self.kmsg();
+        let lines: Vec<&str> = kmsg.lines().collect();
+        assert_eq!(lines.len(), 1, "expected one kernel-log record: {kmsg}");
+        assert!(lines[0].starts_with("<3>ttm-autosize: "), "{kmsg}");
+        lines[0]["<3>ttm-autosize: ".len()..].to_string()
+    }
+}
+
+/// The state before each of the following failures: an earlier run's conf (gpu 50%) and
+/// its record, and a new policy (gpu 85%) that gives other values.
+fn previous_state(f: &Fixture) -> (Vec<u8>, Vec<u8>) {
+    let conf = old_conf(f);
+    (conf, f.record().expect("first apply writes the record"))
+}
+
+fn previous_stays(message: &str) {
+    let stays = format!(
+        "nothing written; the previous /run/modprobe.d/zz-ttm-autosize.conf stays in force ({OLD_OPTIONS})"
+    );
+    assert!(message.ends_with(&stays), "{message}");
+}
+
+/// An immutable conf (`chattr +i`) cannot be replaced: the rename fails. The previous conf
+/// stays in force, and the message says so with its values — not "kernel defaults".
+#[test]
+fn immutable_conf_keeps_the_previous_one_and_says_so() {
+    let f = Fixture::new("immutable-conf");
+    let (old, old_record) = previous_state(&f);
+    let _guard = Immutable::set(&f.path(CONF));
+    assert_eq!(f.apply(), 0);
+    let message = f.only_error();
+    assert!(
+        message.starts_with(
+            "cannot write /run/modprobe.d/zz-ttm-autosize.conf: operation not permitted; "
+        ),
+        "{message}"
+    );
+    previous_stays(&message);
+    assert_eq!(f.conf().as_deref(), Some(&old[..]));
+    assert_eq!(
+        f.record().as_deref(),
+        Some(&old_record[..]),
+        "record and conf agree"
+    );
+    assert_eq!(f.temp_files(), Vec::<String>::new());
+}
+
+/// The record cannot be replaced after the new conf is in place: the previous conf is put
+/// back, so conf and record still describe the same decision.
+#[test]
+fn record_failure_after_the_conf_puts_the_previous_conf_back() {
+    let f = Fixture::new("record-fails-restore");
+    let (old, old_record) = previous_state(&f);
+    let _guard = Immutable::set(&f.path(RECORD));
+    assert_eq!(f.apply(), 0);
+    let message = f.only_error();
+    assert_eq!(
+        message,
+        format!(
+            "cannot write /run/ttm-autosize/decision.json: operation not permitted; put the previous /run/modprobe.d/zz-ttm-autosize.conf back, so it stays in force ({OLD_OPTIONS})"
+        )
+    );
+    assert_eq!(
+        f.conf().as_deref(),
+        Some(&old[..]),
+        "the previous conf is back"
+    );
+    assert_eq!(f.record().as_deref(), Some(&old_record[..]));
+    assert_eq!(f.temp_files(), Vec::<String>::new());
+}
+
+/// As above with no conf before: the new one is removed again, and the message says the
+/// kernel defaults apply — which is then true.
+#[test]
+fn record_failure_after_the_conf_removes_a_new_conf() {
+    let f = Fixture::new("record-fails-remove");
+    previous_state(&f);
+    fs::remove_file(f.path(CONF)).unwrap();
+    let _guard = Immutable::set(&f.path(RECORD));
+    assert_eq!(f.apply(), 0);
+    assert_eq!(
+        f.only_error(),
+        "cannot write /run/ttm-autosize/decision.json: operation not permitted; removed the new /run/modprobe.d/zz-ttm-autosize.conf again, kernel defaults apply"
+    );
+    assert_eq!(f.conf(), None, "no conf in force without a record");
+    assert_eq!(f.temp_files(), Vec::<String>::new());
+}
+
+/// The record's directory is read-only (its own tmpfs): the record cannot even be staged,
+/// so the conf is never touched.
+#[test]
+fn read_only_record_directory_touches_no_conf() {
+    let f = Fixture::new("record-dir-ro");
+    let (old, _) = previous_state(&f);
+    let _mount = mount_or_panic(&f.path("run/ttm-autosize"), "ro,size=16k,mode=0755");
+    assert_eq!(f.apply(), 0);
+    let message = f.only_error();
+    assert!(
+        message
+            .starts_with("cannot write /run/ttm-autosize/decision.json: read-only file system; "),
+        "{message}"
+    );
+    previous_stays(&message);
+    assert_eq!(f.conf().as_deref(), Some(&old[..]));
+    assert_eq!(f.temp_files(), Vec::<String>::new());
+}
+
+/// Something at this run's temp file name that cannot be removed (a directory): the
+/// message names it and says that the previous conf stays.
+#[test]
+fn temp_name_in_the_way_is_named_and_the_previous_conf_stays() {
+    let f = Fixture::new("temp-in-the-way");
+    let (old, old_record) = previous_state(&f);
+    let blocker = "run/modprobe.d/.zz-ttm-autosize.conf.1.tmp";
+    fs::create_dir_all(f.path(blocker)).unwrap();
+    fs::write(f.path(&format!("{blocker}/x")), "").unwrap();
+    assert_eq!(f.apply_as_pid_1(), 0);
+    let message = f.only_error();
+    assert!(
+        message.starts_with(
+            "cannot write /run/modprobe.d/zz-ttm-autosize.conf: /run/modprobe.d/.zz-ttm-autosize.conf.1.tmp is in the way and cannot be removed (is a directory); remove it; "
+        ),
+        "{message}"
+    );
+    previous_stays(&message);
+    assert_eq!(f.conf().as_deref(), Some(&old[..]));
+    assert_eq!(f.record().as_deref(), Some(&old_record[..]));
+    assert_eq!(
+        f.temp_files(),
+        vec![blocker.to_string()],
+        "only the blocker is left"
+    );
+}
+
+/// ttm loaded, amdgpu not probed: the sysfs values are written after conf and record are
+/// in place, and the record is then rewritten to list them. When that rewrite fails (the
+/// record's filesystem has no inode left), the values are in force, the record is the one
+/// from before the sysfs writes, and the warning says which values it does not list.
+#[test]
+fn record_rewrite_after_sysfs_failing_is_reported() {
+    let f = Fixture::new("sysfs-rewrite-fails");
+    f.write("sys/module/ttm/parameters/pages_limit", "0\n");
+    f.write("sys/module/ttm/parameters/page_pool_size", "0\n");
+    // The tmpfs root takes one inode: one is left, for the first record.
+    let _mount = mount_or_panic(
+        &f.path("run/ttm-autosize"),
+        "size=64k,nr_inodes=2,mode=0755",
+    );
+    assert_eq!(f.apply(), 0);
+    let kmsg = f.kmsg();
+    assert!(!kmsg.contains("<3>"), "{kmsg}");
+    assert!(
+        kmsg.contains(
+            "cannot update /run/ttm-autosize/decision.json with the sysfs writes (no space left on device): it does not list /sys/module/ttm/parameters/pages_limit, which was written"
+        ),
+        "{kmsg}"
+    );
+    assert_eq!(
+        fs::read_to_string(f.path("sys/module/ttm/parameters/pages_limit")).unwrap(),
+        "28521216\n"
+    );
+    let record: serde_json::Value = serde_json::from_slice(&f.record().unwrap()).unwrap();
+    assert_eq!(record["sysfs_written"], serde_json::json!([]), "{record}");
+    assert!(String::from_utf8_lossy(&f.conf().unwrap()).contains("pages_limit=28521216"));
+    assert_eq!(f.temp_files(), Vec::<String>::new());
+}
+
+/// 20 `apply` runs at a time while another thread atomically renames complete policies
+/// over /etc/ttm-autosize.toml as fast as it can. Each run reads the old or the new file,
+/// both complete and valid: none may refuse, and every record seen belongs to one of the
+/// policies (its fingerprint and its pages_limit agree).
+#[test]
+fn policy_replaced_while_many_applies_read_it() {
+    let f = Fixture::new("policy-swap");
+    let policies = [
+        "gpu = \"85%\"\n",
+        "gpu = \"60%\"\nreserve = \"8GiB\"\n",
+        "profile = \"aggressive\"\n",
+    ];
+    let mut expected = std::collections::BTreeMap::new();
+    for p in policies {
+        f.policy(p);
+        assert_eq!(f.apply(), 0);
+        let record: serde_json::Value = serde_json::from_slice(&f.record().unwrap()).unwrap();
+        expected.insert(
+            ttm_autosize::system::fingerprint(p.as_bytes()),
+            record["plan"]["knobs"][0]["value"].as_u64().unwrap(),
+        );
+    }
+    assert_eq!(expected.len(), 3);
+    let values: std::collections::BTreeSet<u64> = expected.values().copied().collect();
+    assert_eq!(values.len(), 3, "the policies must give different values");
+    fs::write(f.path("dev/kmsg"), "").unwrap();
+
+    let check_record = |bytes: &[u8]| -> Result<(), String> {
+        let record: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| format!("not a complete record: {e}"))?;
+        let fingerprint = record["policy_fingerprint"].as_str().unwrap_or_default();
+        let pages = record["plan"]["knobs"][0]["value"].as_u64();
+        match expected.get(fingerprint) {
+            Some(want) if Some(*want) == pages => Ok(()),
+            _ => Err(format!("record of no policy: {fingerprint} {pages:?}")),
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let rounds = 8;
+    let stop = AtomicBool::new(false);
+    let renames = std::sync::atomic::AtomicUsize::new(0);
+    let bad = std::sync::Mutex::new(Vec::<String>::new());
+    std::thread::scope(|s| {
+        let (stop, renames, bad, f, check_record) = (&stop, &renames, &bad, &f, &check_record);
+        s.spawn(move || {
+            // renameat2(RENAME_EXCHANGE) with a spare: one syscall per replacement, each an
+            // atomic swap of two complete policies, so the window between a reader's stat
+            // and its open is hit often.
+            use std::os::unix::ffi::OsStrExt;
+            let cstr = |p: PathBuf| std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
+            let target = cstr(f.path("etc/ttm-autosize.toml"));
+            let spares: Vec<_> = (1..policies.len())
+                .map(|i| {
+                    let spare = f.path(&format!("etc/.ttm-autosize.toml.{i}"));
+                    fs::write(&spare, policies[i]).unwrap();
+                    fs::set_permissions(&spare, fs::Permissions::from_mode(0o644)).unwrap();
+                    cstr(spare)
+                })
+                .collect();
+            let mut i = 0usize;
+            while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                let spare = &spares[i % spares.len()];
+                // SAFETY: two valid NUL-terminated paths; the call only renames.
+                let rc = unsafe {
+                    nix::libc::syscall(
+                        nix::libc::SYS_renameat2,
+                        nix::libc::AT_FDCWD,
+                        spare.as_ptr(),
+                        nix::libc::AT_FDCWD,
+                        target.as_ptr(),
+                        nix::libc::RENAME_EXCHANGE,
+                    )
+                };
+                assert_eq!(rc, 0, "renameat2: {}", std::io::Error::last_os_error());
+                renames.fetch_add(1, Ordering::Relaxed);
+                i += 1;
+            }
+        });
+        s.spawn(move || {
+            while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                if let Some(bytes) = f.record()
+                    && let Err(e) = check_record(&bytes)
+                {
+                    bad.lock().unwrap().push(e);
+                }
+            }
+        });
+        for round in 0..rounds {
+            let mut children: Vec<Child> = (0..20).map(|i| f.spawn(i)).collect();
+            for (i, child) in children.iter_mut().enumerate() {
+                assert_eq!(wait(child), 0, "round {round} run {i}");
+            }
+            if let Err(e) = check_record(&f.record().unwrap()) {
+                bad.lock().unwrap().push(format!("round {round}: {e}"));
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+    });
+    assert!(
+        renames.load(Ordering::Relaxed) > rounds,
+        "the renamer barely ran"
+    );
+    let errors: Vec<String> = f
+        .kmsg()
+        .lines()
+        .filter(|l| l.starts_with("<3>"))
+        .map(str::to_string)
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{} refusals, first: {:?}",
+        errors.len(),
+        errors.first()
+    );
+    let bad = bad.into_inner().unwrap();
+    assert!(bad.is_empty(), "{bad:?}");
+    assert_eq!(f.temp_files(), Vec::<String>::new());
+}
+
+/// `status --output FILE` writes under the root prefix like every other path, and does not
+/// create a missing directory. The paths are under /proc so that a run resolving them
+/// outside the root (the old behaviour) cannot create anything on the real machine.
+#[test]
+fn status_output_is_under_the_root_and_never_creates_a_directory() {
+    let f = Fixture::new("status-output");
+    assert_eq!(f.apply(), 0);
+    let status = |output: &str| {
+        Command::new(env!("CARGO_BIN_EXE_ttm-autosize"))
+            .args(["status", "--format", "prometheus", "--output", output])
+            .env("TTM_AUTOSIZE_ROOT", &f.root)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let run = status("/proc/ttm-autosize.prom");
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let written = fs::read_to_string(f.path("proc/ttm-autosize.prom")).unwrap();
+    assert!(written.contains("ttm_autosize_healthy 1"), "{written}");
+    let leftovers: Vec<String> = fs::read_dir(f.path("proc"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert_eq!(leftovers, Vec::<String>::new());
+
+    let run = status("/proc/ttm-autosize-missing/ttm-autosize.prom");
+    assert_eq!(run.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains(
+            "cannot write /proc/ttm-autosize-missing/ttm-autosize.prom: the directory /proc/ttm-autosize-missing does not exist"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        !f.path("proc/ttm-autosize-missing").exists(),
+        "created the directory"
+    );
+    assert!(run.stdout.is_empty());
+}
+
+/// `status --output` does not create its directory, so the metrics unit must.
+#[test]
+fn metrics_unit_creates_its_directory() {
+    let unit = fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("hooks/systemd/ttm-autosize-metrics.service"),
+    )
+    .unwrap();
+    let pre = unit
+        .lines()
+        .position(|l| {
+            l.starts_with("ExecStartPre=")
+                && l.contains("mkdir -p")
+                && l.contains("${TEXTFILE_DIR}")
+        })
+        .expect("an ExecStartPre= that creates ${TEXTFILE_DIR}");
+    let start = unit
+        .lines()
+        .position(|l| l.starts_with("ExecStart="))
+        .unwrap();
+    assert!(pre < start);
+}
+
+/// /run with room for one directory only: modprobe.d is made, ttm-autosize cannot be. The
+/// run leaves /run as it found it (empty) and says that nothing is in force — and a
+/// read-only /run says so too.
+#[test]
+fn directories_made_by_a_failed_run_are_removed() {
+    let f = Fixture::new("dirs-removed");
+    let run = f.path("run");
+    {
+        // The tmpfs root takes one inode: one is left.
+        let _mount = mount_or_panic(&run, "size=16k,nr_inodes=2,mode=0755");
+        assert_eq!(f.apply(), 0);
+        assert_eq!(
+            f.only_error(),
+            "cannot create /run/ttm-autosize: no space left on device; nothing written, kernel defaults apply"
+        );
+        let left: Vec<_> = fs::read_dir(&run)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        assert!(left.is_empty(), "left behind: {left:?}");
+    }
+    fs::write(f.path("dev/kmsg"), "").unwrap();
+    let _mount = mount_or_panic(&run, "ro,size=16k,mode=0755");
+    assert_eq!(f.apply(), 0);
+    assert_eq!(
+        f.only_error(),
+        "cannot create /run/modprobe.d: read-only file system; nothing written, kernel defaults apply"
+    );
 }

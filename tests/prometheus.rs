@@ -76,10 +76,13 @@ fn metrics_parse_with_a_real_parser_and_carry_the_values() {
     );
     write(&root, "sys/class/drm/card1-eDP-1/status", "connected\n");
 
-    let out = root.join("textfile/ttm-autosize.prom");
+    // --output is resolved under the root prefix, into a directory that must exist. Under
+    // /proc: were it ever resolved outside the root, nothing could be created there.
+    fs::create_dir_all(root.join("proc/textfile")).unwrap();
+    let out = root.join("proc/textfile/ttm-autosize.prom");
     let run = binary()
         .args(["status", "--format", "prometheus", "--output"])
-        .arg(&out)
+        .arg("/proc/textfile/ttm-autosize.prom")
         .env("TTM_AUTOSIZE_ROOT", &root)
         .output()
         .unwrap();
@@ -88,7 +91,7 @@ fn metrics_parse_with_a_real_parser_and_carry_the_values() {
         run.stdout.is_empty(),
         "--output writes the file, not stdout"
     );
-    let leftovers: Vec<_> = fs::read_dir(root.join("textfile"))
+    let leftovers: Vec<_> = fs::read_dir(root.join("proc/textfile"))
         .unwrap()
         .flatten()
         .map(|e| e.file_name())
