@@ -102,7 +102,7 @@ test: test-deps lint
 check-packaging: build
 	tests/packaging/run
 
-# Man pages and the policy in /etc (packaging, issue 6). Extra prerequisites
+# Man pages and the policy in /etc. Extra prerequisites
 # of install/uninstall; the targets above are unchanged. The policy path is
 # fixed (the binary reads /etc/ttm-autosize.toml whatever PREFIX is); it is
 # installed from the example only when absent, and uninstall never removes it.
