@@ -735,18 +735,7 @@ pub fn decide(
         match explicit(cmdline, machine, pool_knob, |o| {
             o.beats_ours || !writes_pool
         })? {
-            Some(user) => {
-                reasons.push(format!("{} decides; not written", user.said));
-                KnobSetting {
-                    parameter: pool_knob.parameter(module),
-                    value: match user.value {
-                        KnobValue::Set(v) => Some(v),
-                        KnobValue::Default(_) => None,
-                    },
-                    source: user.source,
-                    written: false,
-                }
-            }
+            Some(user) => user.row(pool_knob.parameter(module), &mut reasons),
             None => {
                 let wanted = match policy.page_pool.as_ref().map(|s| (s, s.value)) {
                     None | Some((_, PagePool::Kernel)) => {
@@ -803,18 +792,7 @@ pub fn decide(
 
     // Legacy amdgpu.gttsize, in MiB, equal to the TTM limit.
     let gtt_row = match gtt_explicit {
-        Some(user) => {
-            reasons.push(format!("{} decides; not written", user.said));
-            KnobSetting {
-                parameter: gtt_knob.parameter(module),
-                value: match user.value {
-                    KnobValue::Set(v) => Some(v),
-                    KnobValue::Default(_) => None,
-                },
-                source: user.source,
-                written: false,
-            }
-        }
+        Some(user) => user.row(gtt_knob.parameter(module), &mut reasons),
         None => {
             if !writes_gttsize {
                 reasons.push(match (legacy, capability.gtt_follows) {
@@ -908,6 +886,20 @@ pub fn decide(
 }
 
 impl Explicit {
+    /// The row of a knob the user set: reported, never written.
+    fn row(&self, parameter: String, reasons: &mut Vec<String>) -> KnobSetting {
+        reasons.push(format!("{} decides; not written", self.said));
+        KnobSetting {
+            parameter,
+            value: match self.value {
+                KnobValue::Set(v) => Some(v),
+                KnobValue::Default(_) => None,
+            },
+            source: self.source,
+            written: false,
+        }
+    }
+
     fn source_rule(&self) -> String {
         match self.source {
             Source::KernelCmdline => "kernel command line".into(),
