@@ -547,46 +547,48 @@ pub struct StaticScan {
 /// would merge them: one file per name (the first directory wins), all sorted by file name.
 ///
 /// Bounded whatever the files hold: each is streamed in chunks and parsed line by line
-/// (no file is held whole), at most `MAX_MODPROBE_SCAN_BYTES` and `MAX_MODPROBE_FILES_READ`
-/// files are read in all, and per parameter only the lines that can matter are kept (see
-/// `Slot`). Files are read from the last in kmod's order to the first: the later a line,
-/// the more it decides, so a scan cut short has read the lines that win.
+/// (no file is held whole); at most `MAX_MODPROBE_SCAN_BYTES` bytes, of them
+/// `MAX_MODPROBE_OPTIONS_BYTES` of knob lines, and `MAX_MODPROBE_FILES_READ` files are read
+/// in all; per parameter only the few lines that can matter are kept (see `Slot`). Files
+/// are read from the last in kmod's order to the first: the later a line, the more it
+/// decides, so a scan cut short has read the lines that win. A cut is said in `cut`.
 pub fn scan_static_options(root: &Root, our_name: &str) -> StaticScan {
-    // (name, directory rank, path): sorted by name then rank, the first of each name wins.
-    let mut files: Vec<(String, usize, String)> = Vec::new();
+    // (name, directory rank): sorted by name then rank, the first of each name wins. Paths
+    // are only made for the files read: the directories may list 5 × 1024 files.
+    let mut files: Vec<(String, usize)> = Vec::new();
     for (rank, dir) in MODPROBE_DIRS.iter().enumerate() {
         let Ok(entries) = fs::read_dir(root.join(dir)) else {
             continue;
         };
         for entry in entries.flatten().take(MAX_MODPROBE_FILES) {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') || !name.ends_with(".conf") {
-                continue;
+            let name = entry
+                .file_name()
+                .into_string()
+                .unwrap_or_else(|name| name.to_string_lossy().into_owned());
+            if !name.starts_with('.') && name.ends_with(".conf") {
+                files.push((name, rank));
             }
-            let relative = format!("{dir}/{name}");
-            files.push((name, rank, relative));
         }
     }
     // Sorting beats looking each name up in the list so far, which was quadratic in the
     // 5 × 1024 files the directories may hold.
-    files.sort();
+    files.sort_unstable();
     files.dedup_by(|later, first| later.0 == first.0);
-    let ours = format!("run/modprobe.d/{our_name}");
-    let mut scan = StaticScan {
-        masked_by: files
-            .iter()
-            .find(|(name, _, relative)| name == our_name && *relative != ours)
-            .map(|(_, _, relative)| shown(relative)),
-        ..StaticScan::default()
+    let relative = |index: usize| {
+        let (name, dir) = &files[index];
+        format!("{}/{name}", MODPROBE_DIRS[*dir])
     };
-    let names: Vec<String> = files
-        .iter()
-        .map(|(_, _, relative)| shown(relative))
-        .collect();
-    let mut knobs = KnobLines::default();
+    let shown_file = |index: usize| shown(&relative(index));
+    let mut scan = StaticScan::default();
+    if let Some(index) = files.iter().position(|(name, _)| name == our_name)
+        && MODPROBE_DIRS[files[index].1] != "run/modprobe.d"
+    {
+        scan.masked_by = Some(shown_file(index));
+    }
+    let mut knobs = KnobLines::new(MAX_MODPROBE_OPTIONS_BYTES);
     let mut budget = MAX_MODPROBE_SCAN_BYTES;
     let mut opened = 0;
-    for (rank, (name, _, relative)) in files.iter().enumerate().rev() {
+    for (rank, (name, _)) in files.iter().enumerate().rev() {
         if name == our_name {
             continue;
         }
@@ -594,7 +596,7 @@ pub fn scan_static_options(root: &Root, our_name: &str) -> StaticScan {
             scan.cut = Some(format!(
                 "stopped reading modprobe.d after {opened} files and {} bytes: {} and the files that sort before it were not read, so options there are not taken into account",
                 MAX_MODPROBE_SCAN_BYTES - budget,
-                names[rank]
+                shown_file(rank)
             ));
             break;
         }
@@ -603,37 +605,51 @@ pub fn scan_static_options(root: &Root, our_name: &str) -> StaticScan {
             rank,
             beats_ours: name.as_str() > our_name,
         };
-        match knobs.read_file(&root.join(relative), &file, &mut budget) {
-            Ok(()) => {}
-            Err(Cut::Budget) => {
-                scan.cut = Some(format!(
-                    "stopped reading modprobe.d after {MAX_MODPROBE_SCAN_BYTES} bytes, in {}: the rest of it and the files that sort before it were not read, so options there are not taken into account",
-                    names[rank]
-                ));
-                break;
-            }
+        let read = knobs.read_file(&root.join(&relative(rank)), &file, &mut budget);
+        let why = match read {
+            Ok(()) => continue,
+            Err(Cut::Budget) => format!(
+                "stopped reading modprobe.d after {MAX_MODPROBE_SCAN_BYTES} bytes, in {}",
+                shown_file(rank)
+            ),
+            Err(Cut::Options) => format!(
+                "stopped reading modprobe.d after {} bytes of options for {}, in {}",
+                MAX_MODPROBE_OPTIONS_BYTES,
+                MODPROBE_MODULES.join(", "),
+                shown_file(rank)
+            ),
             Err(Cut::Large) => {
                 scan.cut.get_or_insert(format!(
                     "{} is larger than {MAX_MODPROBE_CONF_BYTES} bytes and was not read, so options there are not taken into account",
-                    names[rank]
+                    shown_file(rank)
                 ));
+                continue;
             }
             Err(Cut::LongLine(line)) => {
                 scan.cut.get_or_insert(format!(
                     "{}:{line} is longer than {MAX_MODPROBE_LINE} bytes: options beyond them were not read",
-                    names[rank]
+                    shown_file(rank)
                 ));
+                continue;
             }
-        }
+        };
+        scan.cut = Some(format!(
+            "{why}: the rest of it and the files that sort before it were not read, so options there are not taken into account"
+        ));
+        break;
     }
-    scan.options = knobs.into_options(&names);
+    scan.options = knobs.into_options(shown_file);
     scan
 }
 
-/// All modprobe.d files together: real machines have a few dozen KiB, and reading the
-/// files is most of what a scan costs (1024 files of 1 MiB each took 1.8 s and 2.3 GB
-/// when every file was read whole and every knob line kept).
-pub const MAX_MODPROBE_SCAN_BYTES: u64 = 4 << 20;
+/// All modprobe.d files together: real machines have a few dozen KiB, and reading them is
+/// most of what a scan costs: 4 MiB of ordinary lines doubled the time of `apply` (and
+/// 1024 files of 1 MiB took 1.8 s and 2.3 GB when every file was read whole and every knob
+/// line kept).
+pub const MAX_MODPROBE_SCAN_BYTES: u64 = 1 << 20;
+/// Of them, `options` lines for the TTM modules and amdgpu: a real machine has a line or
+/// two, and each byte costs some 60 instructions to parse (4 MiB took 20 ms).
+pub const MAX_MODPROBE_OPTIONS_BYTES: usize = 64 * 1024;
 /// Files opened per scan, all directories together (each costs five system calls).
 pub const MAX_MODPROBE_FILES_READ: usize = 256;
 /// A logical line (continuations joined) is parsed from at most this many bytes.
@@ -648,6 +664,8 @@ enum Cut {
     LongLine(usize),
     /// The file is larger than `MAX_MODPROBE_CONF_BYTES`: not read at all.
     Large,
+    /// The `options` lines for the table's modules exceeded `MAX_MODPROBE_OPTIONS_BYTES`.
+    Options,
 }
 
 struct FileLines {
@@ -695,10 +713,43 @@ struct KnobLines {
     line: usize,
     start_line: usize,
     ordinal: usize,
+    /// One read buffer for all files.
+    chunk: Vec<u8>,
+    /// Bytes of `options` lines for the table's modules still to parse, and whether a
+    /// line did not fit.
+    knob_budget: usize,
+    knobs_cut: bool,
 }
 
 fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r' | 0x0b | 0x0c)
+}
+
+/// The modules whose knobs the table has: the TTM modules and amdgpu.
+const MODPROBE_MODULES: [&str; 4] = [TTM_MODULES[0], TTM_MODULES[1], TTM_MODULES[2], "amdgpu"];
+
+/// The words of a line, split at whitespace as the kernel splits module parameters.
+struct Words<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Iterator for Words<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let bytes = self.bytes;
+        let mut at = self.at;
+        while at < bytes.len() && is_space(bytes[at]) {
+            at += 1;
+        }
+        let start = at;
+        while at < bytes.len() && !is_space(bytes[at]) {
+            at += 1;
+        }
+        self.at = at;
+        (at > start).then(|| &bytes[start..at])
+    }
 }
 
 /// `word` as kmod and the kernel read names ('-' and '_' alike) equals `name`.
@@ -711,6 +762,13 @@ fn same_name(word: &[u8], name: &str) -> bool {
 }
 
 impl KnobLines {
+    fn new(knob_budget: usize) -> KnobLines {
+        KnobLines {
+            knob_budget,
+            ..KnobLines::default()
+        }
+    }
+
     fn start_file(&mut self) {
         self.pending.clear();
         self.pending_long = false;
@@ -729,7 +787,21 @@ impl KnobLines {
         if meta.len() > MAX_MODPROBE_CONF_BYTES {
             return Err(Cut::Large);
         }
-        let mut chunk = vec![0u8; MODPROBE_CHUNK];
+        let mut chunk = std::mem::take(&mut self.chunk);
+        chunk.resize(MODPROBE_CHUNK, 0);
+        let result = self.read_chunks(&mut file_handle, &meta, &mut chunk, file, budget);
+        self.chunk = chunk;
+        result
+    }
+
+    fn read_chunks(
+        &mut self,
+        file_handle: &mut File,
+        meta: &fs::Metadata,
+        chunk: &mut [u8],
+        file: &FileLines,
+        budget: &mut u64,
+    ) -> Result<(), Cut> {
         let mut left = meta.len();
         let mut long = None;
         loop {
@@ -752,12 +824,18 @@ impl KnobLines {
             if let Some(line) = self.feed(&chunk[..read], file) {
                 long.get_or_insert(line);
             }
+            if self.knobs_cut {
+                return Err(Cut::Options);
+            }
             // Done once fstat's length is in: no read(2) just to see the end.
             if left == 0 {
                 break;
             }
         }
         self.end_line(file);
+        if self.knobs_cut {
+            return Err(Cut::Options);
+        }
         long.map_or(Ok(()), |line| Err(Cut::LongLine(line)))
     }
 
@@ -835,34 +913,57 @@ impl KnobLines {
     }
 
     /// One logical line: `options MODULE NAME=VALUE...`, where only the table's knobs of
-    /// a TTM module or amdgpu matter.
+    /// a TTM module or amdgpu matter. Every byte of every knob line is looked at, so this
+    /// is written for speed: a modprobe.d of nothing but knob lines is the worst case.
     fn parse(&mut self, line: &[u8], file: &FileLines) {
-        let mut words = line.split(|&b| is_space(b)).filter(|w| !w.is_empty());
-        if words.next() != Some(b"options".as_slice()) {
+        // Most lines are comments, blacklist or alias lines: rejected on their first bytes.
+        let start = line
+            .iter()
+            .position(|&b| !is_space(b))
+            .unwrap_or(line.len());
+        let command = &line[start..];
+        if !(command.starts_with(b"options") && command.get(7).is_some_and(|&b| is_space(b))) {
             return;
         }
-        let Some(module) = words.next().and_then(|m| {
-            TTM_MODULES
+        let mut words = Words {
+            bytes: line,
+            at: start + 7,
+        };
+        let Some(module) = words.next().and_then(|word| {
+            MODPROBE_MODULES
                 .iter()
-                .chain(&["amdgpu"])
                 .copied()
-                .find(|name| same_name(m, name))
+                .find(|name| same_name(word, name))
         }) else {
             return;
         };
+        // These lines are parsed word by word, some ten times the cost per byte of the
+        // others: they have a budget of their own.
+        if line.len() > self.knob_budget {
+            self.knob_budget = 0;
+            self.knobs_cut = true;
+            return;
+        }
+        self.knob_budget -= line.len();
         for word in words {
             let Some(eq) = memchr::memchr(b'=', word) else {
                 continue;
             };
             let (name, value) = (&word[..eq], &word[eq + 1..]);
-            let Some(knob) = knobs::KNOBS
-                .iter()
-                .find(|k| same_name(name, k.name) && knobs::lookup(module, k.name).is_some())
-            else {
+            let Some(knob) = knobs::KNOBS.iter().find(|k| {
+                same_name(name, k.name)
+                    && match k.owner {
+                        knobs::Owner::Ttm => module != "amdgpu",
+                        knobs::Owner::Amdgpu => module == "amdgpu",
+                    }
+            }) else {
                 continue;
             };
             self.ordinal += 1;
-            let written = String::from_utf8_lossy(value);
+            let written = match std::str::from_utf8(value) {
+                Ok(text) => std::borrow::Cow::Borrowed(text),
+                Err(_) => String::from_utf8_lossy(value),
+            };
             let order = (file.rank, self.ordinal);
             let value = knob.parse_value(&written);
             let line = self.start_line;
@@ -894,7 +995,8 @@ impl KnobLines {
         &mut self.slots[index]
     }
 
-    fn into_options(self, names: &[String]) -> Vec<StaticOption> {
+    /// The kept lines in kmod's order; `shown` names the file of a rank.
+    fn into_options(self, shown: impl Fn(usize) -> String) -> Vec<StaticOption> {
         let mut kept: Vec<(Found, &Slot)> = Vec::new();
         for slot in &self.slots {
             let mut found: Vec<Found> = slot.first.clone();
@@ -907,7 +1009,7 @@ impl KnobLines {
         kept.sort_by_key(|(f, _)| f.order);
         kept.into_iter()
             .map(|(f, slot)| StaticOption {
-                file: names.get(f.order.0).cloned().unwrap_or_default(),
+                file: shown(f.order.0),
                 line: f.line,
                 module: slot.module.to_string(),
                 knob: slot.knob,
@@ -1197,7 +1299,7 @@ mod tests {
     }
 
     fn scanned(chunks: &[&[u8]]) -> Vec<(usize, String, String)> {
-        let mut knobs = KnobLines::default();
+        let mut knobs = KnobLines::new(usize::MAX);
         knobs.start_file();
         let file = FileLines {
             rank: 0,
@@ -1208,7 +1310,7 @@ mod tests {
         }
         knobs.end_line(&file);
         knobs
-            .into_options(&["/etc/modprobe.d/x.conf".into()])
+            .into_options(|_| "/etc/modprobe.d/x.conf".into())
             .into_iter()
             .map(|o| (o.line, o.parameter(), o.written))
             .collect()
@@ -1284,23 +1386,31 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("ttm-autosize-scan-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         let root = Root::new(&dir);
-        let conf =
-            fs::create_dir_all(dir.join("etc/modprobe.d")).map(|_| dir.join("etc/modprobe.d"));
-        let conf = conf.unwrap();
-        // Files of 1 MiB: the scan reads four of them, from the last in kmod's order.
-        let line = "options ttm pages_limit=1000 page_pool_size=2000\n";
-        let body = line.repeat((1 << 20) / line.len());
-        for i in 0..6 {
-            fs::write(conf.join(format!("big-{i}.conf")), &body).unwrap();
-        }
-        fs::write(conf.join("zzz-last.conf"), "options ttm pages_limit=77\n").unwrap();
-        let scan = scan_static_options(&root, "zz-ttm-autosize.conf");
+        let conf = dir.join("etc/modprobe.d");
+        let fill = |line: &str| {
+            let _ = fs::remove_dir_all(&conf);
+            fs::create_dir_all(&conf).unwrap();
+            let body = line.repeat((1 << 20) / line.len());
+            for i in 0..6 {
+                fs::write(conf.join(format!("big-{i}.conf")), &body).unwrap();
+            }
+            fs::write(conf.join("zzz-last.conf"), "options ttm pages_limit=77\n").unwrap();
+            scan_static_options(&root, "zz-ttm-autosize.conf")
+        };
+        // Ordinary lines: 1 MiB is read, from the last file in kmod's order: zzz-last,
+        // then big-5 up to its last few lines.
+        let scan = fill("blacklist some_module_name_of_forty_bytes\n");
         let cut = scan.cut.expect("the scan was cut");
-        // zzz-last.conf, then big-5 to big-2 (just under 1 MiB each), then 76 bytes of big-1.
         assert!(
-            cut.contains("after 4194304 bytes, in /etc/modprobe.d/big-1.conf"),
+            cut.contains("after 1048576 bytes, in /etc/modprobe.d/big-5.conf"),
             "{cut}"
         );
+        assert_eq!(scan.options.len(), 1);
+        assert_eq!(scan.options[0].file, "/etc/modprobe.d/zzz-last.conf");
+        // Knob lines: 64 KiB of them are parsed, and a few kept per knob.
+        let scan = fill("options ttm pages_limit=1000 page_pool_size=2000\n");
+        let cut = scan.cut.expect("the scan was cut");
+        assert!(cut.contains("after 65536 bytes of options for ttm, amdttm, amd_ttm, amdgpu, in /etc/modprobe.d/big-5.conf"), "{cut}");
         assert!(
             scan.options.len() <= 2 * (LISTED_PER_SLOT + 2),
             "{:?}",
@@ -1323,7 +1433,10 @@ mod tests {
         }
         let scan = scan_static_options(&root, "zz-ttm-autosize.conf");
         let cut = scan.cut.expect("the scan was cut");
-        assert!(cut.contains("after 256 files"), "{cut}");
+        assert!(
+            cut.contains(&format!("after {MAX_MODPROBE_FILES_READ} files")),
+            "{cut}"
+        );
         assert!(
             cut.contains("/etc/modprobe.d/f0009.conf and the files that sort before it"),
             "{cut}"

@@ -1123,7 +1123,7 @@ fn cases() -> Vec<Case> {
         applies(
             "modprobe-d-beyond-the-scan-budget",
             |f| {
-                let line = "options ttm pages_limit=1000 page_pool_size=2000\n";
+                let line = "blacklist some_module_name_of_forty_bytes\n";
                 let body = line.repeat((1 << 20) / line.len());
                 for i in 0..6 {
                     f.write(&format!("etc/modprobe.d/a-big-{i}.conf"), &body);
@@ -1135,9 +1135,28 @@ fn cases() -> Vec<Case> {
                 );
             },
             &[
-                "stopped reading modprobe.d after 4194304 bytes, in /etc/modprobe.d/a-big-1.conf",
-                "static options overridden by ttm-autosize's: /etc/modprobe.d/a-big-1.conf:1 (ttm.pages_limit=1000)",
-                "/etc/modprobe.d/t-late.conf:1 (ttm.pages_limit=12345)",
+                "stopped reading modprobe.d after 1048576 bytes, in /etc/modprobe.d/a-big-5.conf",
+                "static options overridden by ttm-autosize's: /etc/modprobe.d/t-late.conf:1 (ttm.pages_limit=12345)",
+            ],
+        ),
+        applies(
+            "modprobe-d-beyond-the-options-budget",
+            |f| {
+                let line = "options ttm pages_limit=1000 page_pool_size=2000\n";
+                let body = line.repeat((1 << 20) / line.len());
+                for i in 0..6 {
+                    f.write(&format!("etc/modprobe.d/a-big-{i}.conf"), &body);
+                }
+                f.write(
+                    "etc/modprobe.d/t-late.conf",
+                    "options ttm pages_limit=12345\n",
+                );
+            },
+            &[
+                "ttm.page_pool_size=2000 in /etc/modprobe.d/a-big-5.conf:1364 decides",
+                "stopped reading modprobe.d after 65536 bytes of options for ttm, amdttm, amd_ttm, amdgpu, in /etc/modprobe.d/a-big-5.conf",
+                "static options overridden by ttm-autosize's: /etc/modprobe.d/a-big-5.conf:1 (ttm.pages_limit=1000)",
+                "/etc/modprobe.d/a-big-5.conf:4 (ttm.pages_limit=1000), /etc/modprobe.d/t-late.conf:1 (ttm.pages_limit=12345); remove them",
             ],
         ),
         applies(
@@ -1446,7 +1465,7 @@ fn run_case(case: &Case) -> Result<(), String> {
     }
 }
 
-/// A modprobe.d file of 30 000 equal knob lines: the plan keeps a few of them, not all,
+/// A modprobe.d file of 2 000 equal knob lines: the plan keeps a few of them, not all,
 /// so its warnings (in the kernel log and the decision record) stay small and the record
 /// stays readable by `status` (it is read back up to 1 MiB).
 #[test]
@@ -1454,13 +1473,13 @@ fn modprobe_knob_lines_kept_are_bounded() {
     let f = Fixture::new("modprobe-equal-lines");
     f.write(
         "etc/modprobe.d/many.conf",
-        "options ttm pages_limit=1000\n".repeat(30_000),
+        "options ttm pages_limit=1000\n".repeat(2_000),
     );
     let run = run(&f, &["apply"]).unwrap();
     assert_eq!(run.exit, Some(0), "{}", run.stderr);
     let record = fs::read_to_string(f.path(RECORD)).unwrap();
     assert!(
-        record.contains("/etc/modprobe.d/many.conf:30000 (ttm.pages_limit=1000)"),
+        record.contains("/etc/modprobe.d/many.conf:2000 (ttm.pages_limit=1000)"),
         "the last line, the one the kernel would apply, is named"
     );
     assert!(
