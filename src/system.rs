@@ -22,7 +22,9 @@ pub const OSRELEASE_PATH: &str = "proc/sys/kernel/osrelease";
 const MAX_PROC_BYTES: u64 = 1 << 20;
 const MAX_MODULES_DEP_BYTES: u64 = 64 << 20;
 const MAX_MODPROBE_CONF_BYTES: u64 = 1 << 20;
-const MAX_MODPROBE_FILES: usize = 1024;
+/// Entries looked at per modprobe.d directory: listing costs some 300 ns an entry (1.4 ms
+/// for 5 × 1024), and a real directory has a few dozen.
+pub const MAX_MODPROBE_FILES: usize = 256;
 const MAX_SYSFS_BYTES: u64 = 4096;
 
 /// kmod's configuration directories, in its order of precedence for equal file names.
@@ -556,11 +558,13 @@ pub fn scan_static_options(root: &Root, our_name: &str) -> StaticScan {
     // (name, directory rank): sorted by name then rank, the first of each name wins. Paths
     // are only made for the files read: the directories may list 5 × 1024 files.
     let mut files: Vec<(String, usize)> = Vec::new();
+    let mut crowded = None;
     for (rank, dir) in MODPROBE_DIRS.iter().enumerate() {
         let Ok(entries) = fs::read_dir(root.join(dir)) else {
             continue;
         };
-        for entry in entries.flatten().take(MAX_MODPROBE_FILES) {
+        let mut entries = entries.flatten();
+        for entry in entries.by_ref().take(MAX_MODPROBE_FILES) {
             let name = entry
                 .file_name()
                 .into_string()
@@ -569,9 +573,42 @@ pub fn scan_static_options(root: &Root, our_name: &str) -> StaticScan {
                 files.push((name, rank));
             }
         }
+        if crowded.is_none() && entries.next().is_some() {
+            crowded = Some(format!(
+                "{} has more than {MAX_MODPROBE_FILES} entries: only the first {MAX_MODPROBE_FILES} the directory lists were looked at, so options in the others are not taken into account",
+                shown(dir)
+            ));
+        }
     }
-    // Sorting beats looking each name up in the list so far, which was quadratic in the
-    // 5 × 1024 files the directories may hold.
+    let mut scan = StaticScan {
+        cut: crowded,
+        ..StaticScan::default()
+    };
+    let our_dir = files
+        .iter()
+        .filter(|(name, _)| name == our_name)
+        .map(|&(_, dir)| dir)
+        .min();
+    if let Some(dir) = our_dir
+        && MODPROBE_DIRS[dir] != "run/modprobe.d"
+    {
+        scan.masked_by = Some(shown(&format!("{}/{our_name}", MODPROBE_DIRS[dir])));
+    }
+    // Only the last files in kmod's order can be read: those are sorted, the rest only
+    // set apart (sorting all 5 × 1024 names the directories may list cost 10 million
+    // instructions, and looking each up in the list so far was quadratic). A name is in
+    // at most five directories, so the last 5 × (files read + 1) entries hold enough of
+    // them, and the first one not read.
+    let tail = MODPROBE_DIRS.len() * (MAX_MODPROBE_FILES_READ + 2);
+    if files.len() > tail {
+        let split = files.len() - tail;
+        files.select_nth_unstable(split);
+        let mut kept = files.split_off(split);
+        // The lowest kept name may also be below, from an earlier directory (which wins).
+        let edge = kept[0].0.clone();
+        kept.extend(files.into_iter().filter(|(name, _)| *name == edge));
+        files = kept;
+    }
     files.sort_unstable();
     files.dedup_by(|later, first| later.0 == first.0);
     let relative = |index: usize| {
@@ -579,25 +616,24 @@ pub fn scan_static_options(root: &Root, our_name: &str) -> StaticScan {
         format!("{}/{name}", MODPROBE_DIRS[*dir])
     };
     let shown_file = |index: usize| shown(&relative(index));
-    let mut scan = StaticScan::default();
-    if let Some(index) = files.iter().position(|(name, _)| name == our_name)
-        && MODPROBE_DIRS[files[index].1] != "run/modprobe.d"
-    {
-        scan.masked_by = Some(shown_file(index));
-    }
     let mut knobs = KnobLines::new(MAX_MODPROBE_OPTIONS_BYTES);
     let mut budget = MAX_MODPROBE_SCAN_BYTES;
     let mut opened = 0;
+    // One sentence for each kind of cut, however many files it happened in.
+    let (mut large, mut long) = (false, false);
     for (rank, (name, _)) in files.iter().enumerate().rev() {
         if name == our_name {
             continue;
         }
         if budget == 0 || opened == MAX_MODPROBE_FILES_READ {
-            scan.cut = Some(format!(
-                "stopped reading modprobe.d after {opened} files and {} bytes: {} and the files that sort before it were not read, so options there are not taken into account",
-                MAX_MODPROBE_SCAN_BYTES - budget,
-                shown_file(rank)
-            ));
+            add_cut(
+                &mut scan.cut,
+                format!(
+                    "stopped reading modprobe.d after {opened} files and {} bytes: {} and the files that sort before it were not read, so options there are not taken into account",
+                    MAX_MODPROBE_SCAN_BYTES - budget,
+                    shown_file(rank)
+                ),
+            );
             break;
         }
         opened += 1;
@@ -618,40 +654,64 @@ pub fn scan_static_options(root: &Root, our_name: &str) -> StaticScan {
                 MODPROBE_MODULES.join(", "),
                 shown_file(rank)
             ),
-            Err(Cut::Large) => {
-                scan.cut.get_or_insert(format!(
-                    "{} is larger than {MAX_MODPROBE_CONF_BYTES} bytes and was not read, so options there are not taken into account",
-                    shown_file(rank)
-                ));
+            Err(Cut::Large) if !large => {
+                large = true;
+                add_cut(
+                    &mut scan.cut,
+                    format!(
+                        "{} is larger than {MAX_MODPROBE_CONF_BYTES} bytes and was not read, so options there are not taken into account",
+                        shown_file(rank)
+                    ),
+                );
                 continue;
             }
-            Err(Cut::LongLine(line)) => {
-                scan.cut.get_or_insert(format!(
-                    "{}:{line} is longer than {MAX_MODPROBE_LINE} bytes: options beyond them were not read",
-                    shown_file(rank)
-                ));
+            Err(Cut::LongLine(line)) if !long => {
+                long = true;
+                add_cut(
+                    &mut scan.cut,
+                    format!(
+                        "{}:{line} is longer than {MAX_MODPROBE_LINE} bytes: options beyond them were not read",
+                        shown_file(rank)
+                    ),
+                );
                 continue;
             }
+            Err(Cut::Large | Cut::LongLine(_)) => continue,
         };
-        scan.cut = Some(format!(
-            "{why}: the rest of it and the files that sort before it were not read, so options there are not taken into account"
-        ));
+        add_cut(
+            &mut scan.cut,
+            format!(
+                "{why}: the rest of it and the files that sort before it were not read, so options there are not taken into account"
+            ),
+        );
         break;
     }
     scan.options = knobs.into_options(shown_file);
     scan
 }
 
-/// All modprobe.d files together: real machines have a few dozen KiB, and reading them is
-/// most of what a scan costs: 4 MiB of ordinary lines doubled the time of `apply` (and
-/// 1024 files of 1 MiB took 1.8 s and 2.3 GB when every file was read whole and every knob
-/// line kept).
-pub const MAX_MODPROBE_SCAN_BYTES: u64 = 1 << 20;
+/// Adds a sentence to the scan's one warning.
+fn add_cut(cut: &mut Option<String>, why: String) {
+    match cut {
+        Some(text) => {
+            text.push_str("; ");
+            text.push_str(&why);
+        }
+        None => *cut = Some(why),
+    }
+}
+
+/// All modprobe.d files together: real machines have a few KiB, and reading them is most
+/// of what a scan costs: 1 MiB of ordinary lines tripled the time of `apply` (and 1024
+/// files of 1 MiB took 1.8 s and 2.3 GB when every file was read whole and every knob line
+/// kept).
+pub const MAX_MODPROBE_SCAN_BYTES: u64 = 512 << 10;
 /// Of them, `options` lines for the TTM modules and amdgpu: a real machine has a line or
 /// two, and each byte costs some 60 instructions to parse (4 MiB took 20 ms).
 pub const MAX_MODPROBE_OPTIONS_BYTES: usize = 64 * 1024;
-/// Files opened per scan, all directories together (each costs five system calls).
-pub const MAX_MODPROBE_FILES_READ: usize = 256;
+/// Files opened per scan, all directories together: each costs five system calls (256
+/// small files took 1.2 ms), and a real machine has some 10 to 30.
+pub const MAX_MODPROBE_FILES_READ: usize = 64;
 /// A logical line (continuations joined) is parsed from at most this many bytes.
 pub const MAX_MODPROBE_LINE: usize = 64 * 1024;
 const MODPROBE_CHUNK: usize = 16 * 1024;
@@ -1397,20 +1457,21 @@ mod tests {
             fs::write(conf.join("zzz-last.conf"), "options ttm pages_limit=77\n").unwrap();
             scan_static_options(&root, "zz-ttm-autosize.conf")
         };
-        // Ordinary lines: 1 MiB is read, from the last file in kmod's order: zzz-last,
-        // then big-5 up to its last few lines.
+        // Ordinary lines: the budget is read from the last file in kmod's order: zzz-last,
+        // then big-5.
         let scan = fill("blacklist some_module_name_of_forty_bytes\n");
         let cut = scan.cut.expect("the scan was cut");
-        assert!(
-            cut.contains("after 1048576 bytes, in /etc/modprobe.d/big-5.conf"),
-            "{cut}"
-        );
+        let after = format!("after {MAX_MODPROBE_SCAN_BYTES} bytes, in /etc/modprobe.d/big-5.conf");
+        assert!(cut.contains(&after), "{cut}");
         assert_eq!(scan.options.len(), 1);
         assert_eq!(scan.options[0].file, "/etc/modprobe.d/zzz-last.conf");
         // Knob lines: 64 KiB of them are parsed, and a few kept per knob.
         let scan = fill("options ttm pages_limit=1000 page_pool_size=2000\n");
         let cut = scan.cut.expect("the scan was cut");
-        assert!(cut.contains("after 65536 bytes of options for ttm, amdttm, amd_ttm, amdgpu, in /etc/modprobe.d/big-5.conf"), "{cut}");
+        let after = format!(
+            "after {MAX_MODPROBE_OPTIONS_BYTES} bytes of options for ttm, amdttm, amd_ttm, amdgpu, in /etc/modprobe.d/big-5.conf"
+        );
+        assert!(cut.contains(&after), "{cut}");
         assert!(
             scan.options.len() <= 2 * (LISTED_PER_SLOT + 2),
             "{:?}",
@@ -1445,6 +1506,39 @@ mod tests {
             scan.options.last().unwrap().written,
             (MAX_MODPROBE_FILES_READ + 9).to_string()
         );
+        // The same names in every directory, more than a directory is looked at for: the
+        // first directory of a name wins, whichever of them the listing set apart.
+        fs::remove_dir_all(&dir).unwrap();
+        for (rank, d) in MODPROBE_DIRS.iter().enumerate() {
+            let d = dir.join(d);
+            fs::create_dir_all(&d).unwrap();
+            for i in 0..MAX_MODPROBE_FILES {
+                fs::write(
+                    d.join(format!("f{i:04}.conf")),
+                    format!("options ttm pages_limit={rank}\n"),
+                )
+                .unwrap();
+            }
+        }
+        let scan = scan_static_options(&root, "zz-ttm-autosize.conf");
+        assert_eq!(scan.options.len(), LISTED_PER_SLOT + 1);
+        assert!(
+            scan.options
+                .iter()
+                .all(|o| o.written == "0" && o.file.starts_with("/etc/modprobe.d/")),
+            "{:?}",
+            scan.options
+        );
+        let first_unread = MAX_MODPROBE_FILES - MAX_MODPROBE_FILES_READ - 1;
+        let cut = scan.cut.unwrap();
+        let unread = format!("/etc/modprobe.d/f{first_unread:04}.conf and the files");
+        assert!(cut.contains(&unread), "{cut}");
+        fs::write(dir.join("lib/modprobe.d/one-more.txt"), "").unwrap();
+        let cut = scan_static_options(&root, "zz-ttm-autosize.conf")
+            .cut
+            .unwrap();
+        let crowded = format!("/lib/modprobe.d has more than {MAX_MODPROBE_FILES} entries");
+        assert!(cut.starts_with(&crowded), "{cut}");
         fs::remove_dir_all(&dir).unwrap();
     }
 

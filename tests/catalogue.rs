@@ -1135,7 +1135,7 @@ fn cases() -> Vec<Case> {
                 );
             },
             &[
-                "stopped reading modprobe.d after 1048576 bytes, in /etc/modprobe.d/a-big-5.conf",
+                "stopped reading modprobe.d after 524288 bytes, in /etc/modprobe.d/a-big-5.conf",
                 "static options overridden by ttm-autosize's: /etc/modprobe.d/t-late.conf:1 (ttm.pages_limit=12345)",
             ],
         ),
@@ -1162,12 +1162,23 @@ fn cases() -> Vec<Case> {
         applies(
             "modprobe-d-beyond-the-file-count",
             |f| {
-                for i in 0..300 {
+                for i in 0..100 {
                     f.write(&format!("usr/lib/modprobe.d/f{i:03}.conf"), "# nothing\n");
                 }
             },
             &[
-                "stopped reading modprobe.d after 256 files and 2560 bytes: /usr/lib/modprobe.d/f043.conf and the files that sort before it were not read",
+                "stopped reading modprobe.d after 64 files and 640 bytes: /usr/lib/modprobe.d/f035.conf and the files that sort before it were not read",
+            ],
+        ),
+        applies(
+            "modprobe-d-directory-of-300-entries",
+            |f| {
+                for i in 0..300 {
+                    f.write(&format!("usr/lib/modprobe.d/f{i:03}.txt"), "");
+                }
+            },
+            &[
+                "/usr/lib/modprobe.d has more than 256 entries: only the first 256 the directory lists were looked at",
             ],
         ),
         applies(
@@ -1181,10 +1192,10 @@ fn cases() -> Vec<Case> {
             &["/etc/modprobe.d/huge.conf is larger than 1048576 bytes and was not read"],
         ),
         applies(
-            "modprobe-d-one-line-of-1-mib",
+            "modprobe-d-one-line-of-100-kib",
             |f| {
                 let mut line = String::from("options ttm");
-                while line.len() < (1 << 20) - 32 {
+                while line.len() < 100 << 10 {
                     line.push_str(" x=1");
                 }
                 line.push_str(" pages_limit=1\n");

@@ -28,6 +28,8 @@ struct ModprobeFile<'a> {
     /// Knob lines rendered before the free text: (module, parameter, value, continued).
     options: Vec<(u8, u8, &'a str, bool)>,
     text: &'a [u8],
+    /// From 250 up: the file repeated up to 2 MiB, past the scan's budgets.
+    repeat: u8,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -80,7 +82,17 @@ fn root_dir() -> &'static Path {
         } else {
             std::env::temp_dir()
         };
-        let dir = base.join(format!("ttm-autosize-fuzz-apply-{}", std::process::id()));
+        // libFuzzer ends without a hook to clean up: roots of runs that are gone go now.
+        const PREFIX: &str = "ttm-autosize-fuzz-apply-";
+        for entry in fs::read_dir(&base).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = name.strip_prefix(PREFIX)
+                && !Path::new("/proc").join(pid).exists()
+            {
+                let _ = fs::remove_dir_all(entry.path());
+            }
+        }
+        let dir = base.join(format!("{PREFIX}{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(dir.join("dev")).unwrap();
         fs::write(dir.join("dev/kmsg"), "").unwrap();
@@ -221,6 +233,10 @@ fn build(root: &Path, input: &Input) {
             text.extend_from_slice(format!("options {module}{join}{param}={value}\n").as_bytes());
         }
         text.extend_from_slice(file.text);
+        if file.repeat >= 250 && !text.is_empty() {
+            let times = (1usize << (file.repeat - 240)).min((2 << 20) / text.len());
+            text = text.repeat(times);
+        }
         write(root, &format!("{dir}/{}", file_name(file.name, index)), text);
     }
     if let Some((pages, pool)) = input.sysfs {
