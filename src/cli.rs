@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 //! Command-line modes of the one binary, and the `plan` and `check` reports.
 
+use std::ffi::{OsStr, OsString};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -45,7 +46,8 @@ Commands:
 
 Run as ttm-autosize-generator DIR [DIR DIR] it acts as a systemd generator.
 Every path is read under $TTM_AUTOSIZE_ROOT (default /).
-Exit status: 0 ok, 1 failure (or a mismatch, for status), 2 usage.";
+Exit status: 0 ok, 1 failure (or a mismatch, for status; or the report could not
+be written to stdout), 2 usage.";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PolicyChoice {
@@ -85,6 +87,25 @@ pub enum Mode {
     },
     Help,
     Version,
+}
+
+/// `parse_args` for the process's own arguments: one that is not UTF-8 is a usage error
+/// (no option or path this program takes needs one), where `std::env::args` would panic.
+pub fn parse_args_os(program: &OsStr, args: &[OsString]) -> Result<Mode, String> {
+    let args = args
+        .iter()
+        .enumerate()
+        .map(|(index, arg)| {
+            arg.to_str().map(str::to_string).ok_or_else(|| {
+                format!(
+                    "argument {} ({}) is not valid UTF-8",
+                    index + 1,
+                    arg.to_string_lossy().escape_debug()
+                )
+            })
+        })
+        .collect::<Result<Vec<String>, String>>()?;
+    parse_args(&program.to_string_lossy(), &args)
 }
 
 pub fn parse_args(program: &str, args: &[String]) -> Result<Mode, String> {
@@ -331,6 +352,7 @@ fn planned_machine(root: &Root, args: &PlanArgs) -> Result<(Machine, KernelCmdli
                     amd_gpus: AmdGpus::Absent,
                     static_options: Vec::new(),
                     conf_masked_by: None,
+                    static_scan_cut: None,
                 },
                 None,
             )

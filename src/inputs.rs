@@ -87,7 +87,7 @@ pub fn observe(root: &Root) -> Result<Inputs, ObserveError> {
     let kernel_release = system::read_kernel_release(root);
     let module = system::detect_module(root, kernel_release.as_deref());
     let exports = exports_pages_limit(root, kernel_release.as_deref(), &module);
-    let (static_options, conf_masked_by) = system::scan_static_options(root, CONF_NAME);
+    let statics = system::scan_static_options(root, CONF_NAME);
     Ok(Inputs {
         cmdline,
         machine: Machine {
@@ -99,8 +99,9 @@ pub fn observe(root: &Root) -> Result<Inputs, ObserveError> {
             module,
             exports_pages_limit: exports,
             amd_gpus,
-            static_options,
-            conf_masked_by,
+            static_options: statics.options,
+            conf_masked_by: statics.masked_by,
+            static_scan_cut: statics.cut,
         },
         policy,
     })

@@ -89,6 +89,8 @@ pub struct Machine {
     pub static_options: Vec<StaticOption>,
     /// A modprobe.d file with our file's name that hides ours.
     pub conf_masked_by: Option<String>,
+    /// Why the modprobe.d scan stopped early (its bounds), when it did.
+    pub static_scan_cut: Option<String>,
 }
 
 /// Who gives a knob its value.
@@ -575,6 +577,9 @@ fn unreached_knobs(cmdline: &KernelCmdline, machine: &Machine, warnings: &mut Ve
             "{file} has the same name as ttm-autosize's file in /run/modprobe.d and hides it: remove it"
         ));
     }
+    if let Some(cut) = &machine.static_scan_cut {
+        warnings.push(cut.clone());
+    }
 }
 
 /// The pure decision. `file_policy` is the file's policy (or the built-in one); the command
@@ -1004,6 +1009,7 @@ mod tests {
             amd_gpus: AmdGpus::Found(vec!["0000:c5:00.0".into()]),
             static_options: Vec::new(),
             conf_masked_by: None,
+            static_scan_cut: None,
         }
     }
 

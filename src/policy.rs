@@ -196,9 +196,19 @@ fn distance(a: &str, b: &str) -> usize {
 
 pub fn suggest_key(unknown: &str) -> Option<&'static str> {
     let lowered = unknown.to_ascii_lowercase().replace('-', "_");
+    let length = lowered.chars().count();
     KEYS.iter()
-        .map(|k| (distance(&lowered, k), *k))
-        .filter(|(d, k)| *d <= 2.max(k.len() / 3) || lowered.starts_with(k) || lowered.contains(k))
+        .filter_map(|k| {
+            let close = 2.max(k.len() / 3);
+            // The distance is at least the difference in length: a long key is compared
+            // with no key's full table (a 60 KiB name would cost 60 Ki cells per key).
+            let d = if length.abs_diff(k.len()) <= close {
+                distance(&lowered, k)
+            } else {
+                usize::MAX
+            };
+            (d <= close || lowered.contains(k)).then_some((d, *k))
+        })
         .min_by_key(|(d, _)| *d)
         .map(|(_, k)| k)
 }
@@ -343,19 +353,32 @@ pub fn set_key(
             ));
         }
         unknown => {
-            let hint = match suggest_key(unknown) {
-                Some(k) => format!("did you mean `{k}`?"),
-                None => format!("known keys: {}", KEYS.join(", ")),
-            };
-            return Err(PolicyError {
-                origin,
-                key: Some(unknown.to_string()),
-                message: "unknown key".into(),
-                hint,
-            });
+            let mut err = unknown_key(origin, unknown);
+            err.hint = key_hint(unknown);
+            return Err(err);
         }
     }
     Ok(())
+}
+
+const UNKNOWN_KEY: &str = "unknown key";
+
+/// An unknown-key error without its hint: the hint is the costly part (an edit distance to
+/// every key), so a file of thousands of unknown keys gets hints only where they are shown.
+fn unknown_key(origin: Origin, key: &str) -> PolicyError {
+    PolicyError {
+        origin,
+        key: Some(key.to_string()),
+        message: UNKNOWN_KEY.into(),
+        hint: String::new(),
+    }
+}
+
+fn key_hint(unknown: &str) -> String {
+    match suggest_key(unknown) {
+        Some(k) => format!("did you mean `{k}`?"),
+        None => format!("known keys: {}", KEYS.join(", ")),
+    }
 }
 
 fn example_for(key: &str) -> &'static str {
@@ -372,17 +395,37 @@ fn example_for(key: &str) -> &'static str {
 
 /// Parses and validates a policy file. Returns every error found, in file order.
 pub fn parse_policy(text: &str, path: &str) -> Result<Policy, Vec<PolicyError>> {
-    let line_starts: Vec<usize> = std::iter::once(0)
-        .chain(memchr::memchr_iter(b'\n', text.as_bytes()).map(|p| p + 1))
-        .collect();
+    // Built on the first error only: a valid policy never needs it, and for 64 KiB of blank
+    // lines it is the largest part of the work.
+    let line_starts = std::cell::OnceCell::new();
     let at = |offset: usize| {
-        let (line, column) = line_and_column(text, &line_starts, offset);
+        let starts = line_starts.get_or_init(|| {
+            let mut starts = vec![0];
+            for (i, &b) in text.as_bytes().iter().enumerate() {
+                if b == b'\n' {
+                    starts.push(i + 1);
+                }
+            }
+            starts
+        });
+        let (line, column) = line_and_column(text, starts, offset);
         Origin::File {
             path: path.to_string(),
             line,
             column,
         }
     };
+    if let Some((offset, why)) = oversized(text) {
+        return Err(vec![PolicyError {
+            origin: at(offset),
+            key: None,
+            message: format!("is not a policy: {why}"),
+            hint: format!(
+                "a policy is at most {} `key = \"value\"` lines; is this the right file?",
+                KEYS.len()
+            ),
+        }]);
+    }
     let table = DeTable::parse(text).map_err(|err| {
         vec![PolicyError {
             origin: at(err.span().map_or(0, |s| s.start)),
@@ -403,8 +446,8 @@ pub fn parse_policy(text: &str, path: &str) -> Result<Policy, Vec<PolicyError>> 
             key.span().start
         });
         let result = match value.get_ref() {
+            _ if !known => Err(unknown_key(origin, name)),
             DeValue::String(written) => set_key(&mut policy, name, written, origin),
-            _ if !known => set_key(&mut policy, name, "", origin),
             other => {
                 let (message, hint) = match other {
                     DeValue::Integer(i) => (
@@ -455,14 +498,143 @@ pub fn parse_policy(text: &str, path: &str) -> Result<Policy, Vec<PolicyError>> 
         }
     }
     if errors.is_empty() {
-        Ok(policy)
-    } else {
-        errors.sort_by_key(|e| match &e.origin {
-            Origin::File { line, column, .. } => (*line, *column),
-            _ => (0, 0),
-        });
-        Err(errors)
+        return Ok(policy);
     }
+    let mut errors = in_file_order(errors);
+    for err in errors
+        .iter_mut()
+        .filter(|e| e.message == UNKNOWN_KEY)
+        .take(MAX_KEY_HINTS)
+    {
+        err.hint = key_hint(err.key.as_deref().unwrap_or_default());
+    }
+    Err(errors)
+}
+
+/// A valid policy is at most 8 `key = "value"` lines, so a file with more than this many
+/// tokens (keys, values, `=`, brackets…), bytes outside comments and whitespace, or lines
+/// is refused before the TOML parser sees it: a 64 KiB file of unknown keys cost 75 times
+/// the instructions of a normal `apply` to parse and report, even with hints only for the
+/// first errors, and one of bare words, dotted keys or long strings 10 to 35 times.
+/// Comments cost nothing here, and the parser some 30 instructions a byte.
+pub const MAX_POLICY_TOKENS: usize = 128;
+pub const MAX_POLICY_CONTENT_BYTES: usize = 4096;
+pub const MAX_POLICY_LINES: usize = 1024;
+
+/// Where and why a file is too large to be a policy, by a quick scan that is not a TOML
+/// lexer: it only has to see that a valid policy is small, and a file of thousands of keys
+/// is not. Strings count whole (a `#` or `=` inside one is not a comment or a key).
+fn oversized(text: &str) -> Option<(usize, String)> {
+    let bytes = text.as_bytes();
+    let (mut tokens, mut content) = (0usize, 0usize);
+    let mut i = 0;
+    while i < bytes.len() {
+        let start = i;
+        // A token is scanned no further than the bytes left to spend: one 64 KiB string is
+        // refused after 4 KiB, not after its end.
+        let window = &bytes[..bytes.len().min(i + MAX_POLICY_CONTENT_BYTES - content + 1)];
+        i = match bytes[i] {
+            b' ' | b'\t' | b'\r' | b'\n' => {
+                i += 1;
+                continue;
+            }
+            b'#' => {
+                i = memchr::memchr(b'\n', &bytes[i..]).map_or(bytes.len(), |p| i + p);
+                continue;
+            }
+            b'"' | b'\'' => string_end(window, i),
+            b'=' | b',' | b'.' | b'[' | b']' | b'{' | b'}' => i + 1,
+            _ => {
+                let run = window[i..].iter().position(|b| {
+                    matches!(
+                        b,
+                        b' ' | b'\t'
+                            | b'\r'
+                            | b'\n'
+                            | b'#'
+                            | b'"'
+                            | b'\''
+                            | b'='
+                            | b','
+                            | b'.'
+                            | b'['
+                            | b']'
+                            | b'{'
+                            | b'}'
+                    )
+                });
+                run.map_or(window.len(), |p| i + p)
+            }
+        };
+        tokens += 1;
+        content += i - start;
+        if tokens > MAX_POLICY_TOKENS {
+            let why = format!("more than {MAX_POLICY_TOKENS} keys, values and symbols");
+            return Some((start, why));
+        }
+        if content > MAX_POLICY_CONTENT_BYTES {
+            let why = format!("more than {MAX_POLICY_CONTENT_BYTES} bytes outside comments");
+            return Some((start, why));
+        }
+    }
+    // The parser's cost is per line even for blank ones: 64 KiB of newlines cost 25 times
+    // the instructions of a normal `apply`.
+    if let Some(newline) = memchr::memchr_iter(b'\n', bytes).nth(MAX_POLICY_LINES - 1)
+        && newline + 1 < bytes.len()
+    {
+        let why = format!("more than {MAX_POLICY_LINES} lines");
+        return Some((newline + 1, why));
+    }
+    None
+}
+
+/// The end (after the closing quote) of the TOML string that starts at `start`, or of its
+/// line if unterminated; multi-line strings end at their closing triple quote.
+fn string_end(bytes: &[u8], start: usize) -> usize {
+    let quote = bytes[start];
+    let escapes = quote == b'"';
+    let triple = [quote; 3];
+    let multiline = bytes[start..].starts_with(&triple);
+    let mut j = start + if multiline { 3 } else { 1 };
+    while j < bytes.len() {
+        let b = bytes[j];
+        if b == b'\\' && escapes {
+            j += 2;
+        } else if b == b'\n' && !multiline {
+            return j;
+        } else if b == quote && (!multiline || bytes[j..].starts_with(&triple)) {
+            return j + if multiline { 3 } else { 1 };
+        } else {
+            j += 1;
+        }
+    }
+    bytes.len()
+}
+
+/// Unknown keys that get a "did you mean" hint, in file order; the rest say only "unknown
+/// key". `apply` logs only the first error and `check` prints them all, and a hint is an
+/// edit distance to every key: for a file of thousands of unknown keys (before the size
+/// bound above) hints for all made refusing it 480 times as costly as a normal `apply`.
+pub const MAX_KEY_HINTS: usize = 20;
+
+/// Sorts by position without moving the (large) errors around for every comparison: the
+/// table iterates in key order, which for thousands of errors made the sort a tenth of the
+/// cost of refusing the file. Stable, like the sort it replaces.
+fn in_file_order(errors: Vec<PolicyError>) -> Vec<PolicyError> {
+    let mut order: Vec<(usize, usize, usize)> = errors
+        .iter()
+        .enumerate()
+        .map(|(index, e)| match &e.origin {
+            Origin::File { line, column, .. } => (*line, *column, index),
+            _ => (0, 0, index),
+        })
+        .collect();
+    order.sort_unstable();
+    let mut slots: Vec<Option<PolicyError>> = errors.into_iter().map(Some).collect();
+    order
+        .into_iter()
+        .filter_map(|(_, _, index)| slots[index].take())
+        .collect()
 }
 
 pub fn min_above_max(min: &Setting<Amount>, max: &Setting<Amount>) -> PolicyError {
@@ -637,11 +809,50 @@ mod tests {
     }
 
     #[test]
+    fn size_of_content_is_bounded_before_parsing() {
+        // Strings count whole, whatever they hold; comments not at all.
+        let valid = format!(
+            "# = , [ {{ {}\ngpu = \"85%\" # \"=,[{{\nreserve = '16GiB'\nprofile = \"\"\"balanced\"\"\"\n{}",
+            "= ".repeat(1000),
+            "# gpu = \"1%\"\n".repeat(1000)
+        );
+        assert!(parse_policy(&valid, "p.toml").is_ok());
+        let one_string = format!("gpu = \"{}85%\"\n", "=,[{".repeat(500));
+        assert!(!errors(&one_string)[0].contains("is not a policy"));
+        let many: String = (0..43).map(|i| format!("k{i}=1\n")).collect();
+        assert_eq!(
+            errors(&many)[0],
+            "p.toml:43:5: is not a policy: more than 128 keys, values and symbols (a policy is at most 8 `key = \"value\"` lines; is this the right file?)"
+        );
+        assert!(
+            errors(&format!("gpu = \"{}\"", "9".repeat(5000)))[0]
+                .starts_with("p.toml:1:7: is not a policy: more than 4096 bytes")
+        );
+        assert!(
+            errors(&"\n".repeat(1025))[0]
+                .starts_with("p.toml:1025:1: is not a policy: more than 1024 lines")
+        );
+        assert!(parse_policy(&"\n".repeat(1024), "p.toml").is_ok());
+        // An unterminated string ends at its line: what follows still counts.
+        let open = format!("gpu = \"85%\n{}", "k=1\n".repeat(50));
+        assert!(
+            errors(&open)[0].contains("is not a policy"),
+            "{:?}",
+            errors(&open)
+        );
+    }
+
+    #[test]
     fn suggestions() {
         assert_eq!(suggest_key("gpu_percent"), Some("gpu"));
         assert_eq!(suggest_key("reseve"), Some("reserve"));
         assert_eq!(suggest_key("page-pool"), Some("page_pool"));
         assert_eq!(suggest_key("legacy_gtt"), Some("legacy_gttsize"));
         assert_eq!(suggest_key("colour"), None);
+        assert_eq!(
+            suggest_key(&format!("{}gpu", "x".repeat(60_000))),
+            Some("gpu")
+        );
+        assert_eq!(suggest_key(&"x".repeat(60_000)), None);
     }
 }

@@ -22,7 +22,9 @@ pub const OSRELEASE_PATH: &str = "proc/sys/kernel/osrelease";
 const MAX_PROC_BYTES: u64 = 1 << 20;
 const MAX_MODULES_DEP_BYTES: u64 = 64 << 20;
 const MAX_MODPROBE_CONF_BYTES: u64 = 1 << 20;
-const MAX_MODPROBE_FILES: usize = 1024;
+/// Entries looked at per modprobe.d directory: listing costs some 300 ns an entry (1.4 ms
+/// for 5 × 1024), and a real directory has a few dozen.
+pub const MAX_MODPROBE_FILES: usize = 256;
 const MAX_SYSFS_BYTES: u64 = 4096;
 /// PCI functions looked at for an AMD GPU; a real machine has a few dozen.
 const MAX_PCI_DEVICES: usize = 4096;
@@ -537,67 +539,590 @@ pub fn find_amd_gpus(root: &Root) -> AmdGpus {
     }
 }
 
+/// What the modprobe.d scan found: the knob lines that matter, in kmod's order.
+#[derive(Debug, Default)]
+pub struct StaticScan {
+    pub options: Vec<StaticOption>,
+    /// A modprobe.d file with our file's name that hides ours.
+    pub masked_by: Option<String>,
+    /// Why the scan stopped before the end of the files, when it did.
+    pub cut: Option<String>,
+}
+
 /// Finds the knobs of the table (for any TTM module or amdgpu) in modprobe.d, as kmod
 /// would merge them: one file per name (the first directory wins), all sorted by file name.
-pub fn scan_static_options(root: &Root, our_name: &str) -> (Vec<StaticOption>, Option<String>) {
-    let mut files: Vec<(String, String)> = Vec::new();
-    for dir in MODPROBE_DIRS {
+///
+/// Bounded whatever the files hold: each is streamed in chunks and parsed line by line
+/// (no file is held whole); at most `MAX_MODPROBE_SCAN_BYTES` bytes, of them
+/// `MAX_MODPROBE_OPTIONS_BYTES` of knob lines, and `MAX_MODPROBE_FILES_READ` files are read
+/// in all; per parameter only the few lines that can matter are kept (see `Slot`). Files
+/// are read from the last in kmod's order to the first: the later a line, the more it
+/// decides, so a scan cut short has read the lines that win. A cut is said in `cut`.
+pub fn scan_static_options(root: &Root, our_name: &str) -> StaticScan {
+    // (name, directory rank): sorted by name then rank, the first of each name wins. Paths
+    // are only made for the files read: the directories may list 5 × 1024 files.
+    let mut files: Vec<(String, usize)> = Vec::new();
+    let mut crowded = None;
+    for (rank, dir) in MODPROBE_DIRS.iter().enumerate() {
         let Ok(entries) = fs::read_dir(root.join(dir)) else {
             continue;
         };
-        for entry in entries.flatten().take(MAX_MODPROBE_FILES) {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.')
-                || !name.ends_with(".conf")
-                || files.iter().any(|(n, _)| *n == name)
-            {
-                continue;
+        let mut entries = entries.flatten();
+        for entry in entries.by_ref().take(MAX_MODPROBE_FILES) {
+            let name = entry
+                .file_name()
+                .into_string()
+                .unwrap_or_else(|name| name.to_string_lossy().into_owned());
+            if !name.starts_with('.') && name.ends_with(".conf") {
+                files.push((name, rank));
             }
-            files.push((name.clone(), format!("{dir}/{name}")));
+        }
+        if crowded.is_none() && entries.next().is_some() {
+            crowded = Some(format!(
+                "{} has more than {MAX_MODPROBE_FILES} entries: only the first {MAX_MODPROBE_FILES} the directory lists were looked at, so options in the others are not taken into account",
+                shown(dir)
+            ));
         }
     }
-    files.sort();
-    let ours = format!("run/modprobe.d/{our_name}");
-    let mut masked_by = None;
-    let mut found = Vec::new();
-    for (name, relative) in &files {
+    let mut scan = StaticScan {
+        cut: crowded,
+        ..StaticScan::default()
+    };
+    let our_dir = files
+        .iter()
+        .filter(|(name, _)| name == our_name)
+        .map(|&(_, dir)| dir)
+        .min();
+    if let Some(dir) = our_dir
+        && MODPROBE_DIRS[dir] != "run/modprobe.d"
+    {
+        scan.masked_by = Some(shown(&format!("{}/{our_name}", MODPROBE_DIRS[dir])));
+    }
+    // Only the last files in kmod's order can be read: those are sorted, the rest only
+    // set apart (sorting all 5 × 1024 names the directories may list cost 10 million
+    // instructions, and looking each up in the list so far was quadratic). A name is in
+    // at most five directories, so the last 5 × (files read + 1) entries hold enough of
+    // them, and the first one not read.
+    let tail = MODPROBE_DIRS.len() * (MAX_MODPROBE_FILES_READ + 2);
+    if files.len() > tail {
+        let split = files.len() - tail;
+        files.select_nth_unstable(split);
+        let mut kept = files.split_off(split);
+        // The lowest kept name may also be below, from an earlier directory (which wins).
+        let edge = kept[0].0.clone();
+        kept.extend(files.into_iter().filter(|(name, _)| *name == edge));
+        files = kept;
+    }
+    files.sort_unstable();
+    files.dedup_by(|later, first| later.0 == first.0);
+    let relative = |index: usize| {
+        let (name, dir) = &files[index];
+        format!("{}/{name}", MODPROBE_DIRS[*dir])
+    };
+    let shown_file = |index: usize| shown(&relative(index));
+    let mut knobs = KnobLines::new(MAX_MODPROBE_OPTIONS_BYTES);
+    let mut budget = MAX_MODPROBE_SCAN_BYTES;
+    let mut opened = 0;
+    // One sentence for each kind of cut, however many files it happened in.
+    let (mut large, mut long) = (false, false);
+    for (rank, (name, _)) in files.iter().enumerate().rev() {
         if name == our_name {
-            if *relative != ours {
-                masked_by = Some(shown(relative));
-            }
             continue;
         }
-        let Ok(text) = read_text(root, relative, MAX_MODPROBE_CONF_BYTES) else {
-            continue;
+        if budget == 0 || opened == MAX_MODPROBE_FILES_READ {
+            add_cut(
+                &mut scan.cut,
+                format!(
+                    "stopped reading modprobe.d after {opened} files and {} bytes: {} and the files that sort before it were not read, so options there are not taken into account",
+                    MAX_MODPROBE_SCAN_BYTES - budget,
+                    shown_file(rank)
+                ),
+            );
+            break;
+        }
+        opened += 1;
+        let file = FileLines {
+            rank,
+            beats_ours: name.as_str() > our_name,
         };
-        let joined = text.replace("\\\n", " ");
-        for (index, line) in joined.lines().enumerate() {
-            let mut words = line.split_whitespace();
-            if words.next() != Some("options") {
+        let read = knobs.read_file(&root.join(&relative(rank)), &file, &mut budget);
+        let why = match read {
+            Ok(()) => continue,
+            Err(Cut::Budget) => format!(
+                "stopped reading modprobe.d after {MAX_MODPROBE_SCAN_BYTES} bytes, in {}",
+                shown_file(rank)
+            ),
+            Err(Cut::Options) => format!(
+                "stopped reading modprobe.d after {} bytes of options for {}, in {}",
+                MAX_MODPROBE_OPTIONS_BYTES,
+                MODPROBE_MODULES.join(", "),
+                shown_file(rank)
+            ),
+            Err(Cut::Large) if !large => {
+                large = true;
+                add_cut(
+                    &mut scan.cut,
+                    format!(
+                        "{} is larger than {MAX_MODPROBE_CONF_BYTES} bytes and was not read, so options there are not taken into account",
+                        shown_file(rank)
+                    ),
+                );
                 continue;
             }
-            let Some(module) = words.next().map(knobs::normalize) else {
+            Err(Cut::LongLine(line)) if !long => {
+                long = true;
+                add_cut(
+                    &mut scan.cut,
+                    format!(
+                        "{}:{line} is longer than {MAX_MODPROBE_LINE} bytes: options beyond them were not read",
+                        shown_file(rank)
+                    ),
+                );
+                continue;
+            }
+            Err(Cut::Large | Cut::LongLine(_)) => continue,
+        };
+        add_cut(
+            &mut scan.cut,
+            format!(
+                "{why}: the rest of it and the files that sort before it were not read, so options there are not taken into account"
+            ),
+        );
+        break;
+    }
+    scan.options = knobs.into_options(shown_file);
+    scan
+}
+
+/// Adds a sentence to the scan's one warning.
+fn add_cut(cut: &mut Option<String>, why: String) {
+    match cut {
+        Some(text) => {
+            text.push_str("; ");
+            text.push_str(&why);
+        }
+        None => *cut = Some(why),
+    }
+}
+
+/// All modprobe.d files together: real machines have a few KiB, and reading them is most
+/// of what a scan costs: 1 MiB of ordinary lines tripled the time of `apply` (and 1024
+/// files of 1 MiB took 1.8 s and 2.3 GB when every file was read whole and every knob line
+/// kept).
+pub const MAX_MODPROBE_SCAN_BYTES: u64 = 512 << 10;
+/// Of them, `options` lines for the TTM modules and amdgpu: a real machine has a line or
+/// two, and each byte costs some 60 instructions to parse (4 MiB took 20 ms).
+pub const MAX_MODPROBE_OPTIONS_BYTES: usize = 64 * 1024;
+/// Files opened per scan, all directories together: each costs five system calls (256
+/// small files took 1.2 ms), and a real machine has some 10 to 30.
+pub const MAX_MODPROBE_FILES_READ: usize = 64;
+/// A logical line (continuations joined) is parsed from at most this many bytes.
+pub const MAX_MODPROBE_LINE: usize = 64 * 1024;
+const MODPROBE_CHUNK: usize = 16 * 1024;
+
+/// Why a file's scan stopped early.
+enum Cut {
+    /// The scan's byte budget is spent.
+    Budget,
+    /// A logical line longer than `MAX_MODPROBE_LINE`, at this line.
+    LongLine(usize),
+    /// The file is larger than `MAX_MODPROBE_CONF_BYTES`: not read at all.
+    Large,
+    /// The `options` lines for the table's modules exceeded `MAX_MODPROBE_OPTIONS_BYTES`.
+    Options,
+}
+
+struct FileLines {
+    /// Position in kmod's order of all files.
+    rank: usize,
+    beats_ours: bool,
+}
+
+/// One kept knob line.
+#[derive(Clone, Debug)]
+struct Found {
+    /// kmod's order: (file rank, position in the file).
+    order: (usize, usize),
+    line: usize,
+    written: String,
+    value: Result<knobs::KnobValue, String>,
+}
+
+/// The lines kept for one (module, knob, sorts after ours): the first few in kmod's order
+/// (listed in warnings), the last valid one (the one the kernel applies, which `plan`
+/// needs) and the first invalid one (the kernel refuses the module for it). Any number of
+/// lines, a fixed number kept.
+#[derive(Debug)]
+struct Slot {
+    module: &'static str,
+    knob: &'static knobs::Knob,
+    beats_ours: bool,
+    first: Vec<Found>,
+    last_valid: Option<Found>,
+    first_invalid: Option<Found>,
+}
+
+const LISTED_PER_SLOT: usize = 4;
+
+/// The scanner's state, carried across chunks and files.
+#[derive(Default)]
+struct KnobLines {
+    slots: Vec<Slot>,
+    /// The logical line being assembled when it spans chunks or has continuations.
+    pending: Vec<u8>,
+    pending_long: bool,
+    /// The chunk ended in a backslash: the next byte is escaped.
+    escaped: bool,
+    /// Physical line number of the next byte, and where the current logical line began.
+    line: usize,
+    start_line: usize,
+    ordinal: usize,
+    /// One read buffer for all files.
+    chunk: Vec<u8>,
+    /// Bytes of `options` lines for the table's modules still to parse, and whether a
+    /// line did not fit.
+    knob_budget: usize,
+    knobs_cut: bool,
+}
+
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | 0x0b | 0x0c)
+}
+
+/// The modules whose knobs the table has: the TTM modules and amdgpu.
+const MODPROBE_MODULES: [&str; 4] = [TTM_MODULES[0], TTM_MODULES[1], TTM_MODULES[2], "amdgpu"];
+
+/// The words of a line, split at whitespace as the kernel splits module parameters.
+struct Words<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Iterator for Words<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let bytes = self.bytes;
+        let mut at = self.at;
+        while at < bytes.len() && is_space(bytes[at]) {
+            at += 1;
+        }
+        let start = at;
+        while at < bytes.len() && !is_space(bytes[at]) {
+            at += 1;
+        }
+        self.at = at;
+        (at > start).then(|| &bytes[start..at])
+    }
+}
+
+/// `word` as kmod and the kernel read names ('-' and '_' alike) equals `name`.
+fn same_name(word: &[u8], name: &str) -> bool {
+    word.len() == name.len()
+        && word
+            .iter()
+            .zip(name.bytes())
+            .all(|(&a, b)| a == b || (a == b'-' && b == b'_'))
+}
+
+impl KnobLines {
+    fn new(knob_budget: usize) -> KnobLines {
+        KnobLines {
+            knob_budget,
+            ..KnobLines::default()
+        }
+    }
+
+    fn start_file(&mut self) {
+        self.pending.clear();
+        self.pending_long = false;
+        self.escaped = false;
+        self.line = 1;
+        self.start_line = 1;
+        self.ordinal = 0;
+    }
+
+    fn read_file(&mut self, path: &Path, file: &FileLines, budget: &mut u64) -> Result<(), Cut> {
+        self.start_file();
+        // Unreadable files are skipped as before: kmod would skip them too.
+        let Ok((mut file_handle, meta)) = open_regular(path) else {
+            return Ok(());
+        };
+        if meta.len() > MAX_MODPROBE_CONF_BYTES {
+            return Err(Cut::Large);
+        }
+        let mut chunk = std::mem::take(&mut self.chunk);
+        chunk.resize(MODPROBE_CHUNK, 0);
+        let result = self.read_chunks(&mut file_handle, &meta, &mut chunk, file, budget);
+        self.chunk = chunk;
+        result
+    }
+
+    fn read_chunks(
+        &mut self,
+        file_handle: &mut File,
+        meta: &fs::Metadata,
+        chunk: &mut [u8],
+        file: &FileLines,
+        budget: &mut u64,
+    ) -> Result<(), Cut> {
+        let mut left = meta.len();
+        let mut long = None;
+        loop {
+            if *budget == 0 {
+                return Err(Cut::Budget);
+            }
+            let want = chunk
+                .len()
+                .min(usize::try_from(*budget).unwrap_or(usize::MAX));
+            let read = match file_handle.read(&mut chunk[..want]) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            };
+            if read == 0 {
+                break;
+            }
+            *budget -= read as u64;
+            left = left.saturating_sub(read as u64);
+            if let Some(line) = self.feed(&chunk[..read], file) {
+                long.get_or_insert(line);
+            }
+            if self.knobs_cut {
+                return Err(Cut::Options);
+            }
+            // Done once fstat's length is in: no read(2) just to see the end.
+            if left == 0 {
+                break;
+            }
+        }
+        self.end_line(file);
+        if self.knobs_cut {
+            return Err(Cut::Options);
+        }
+        long.map_or(Ok(()), |line| Err(Cut::LongLine(line)))
+    }
+
+    /// Parses the complete logical lines of `bytes` and keeps the unfinished one. Returns
+    /// the line of a logical line that was too long, if one was.
+    fn feed(&mut self, bytes: &[u8], file: &FileLines) -> Option<usize> {
+        let mut long = None;
+        let mut at = 0;
+        if self.escaped && !bytes.is_empty() {
+            self.escaped = false;
+            self.escaped_byte(bytes[0]);
+            at = 1;
+        }
+        while at < bytes.len() {
+            let Some(found) = memchr::memchr2(b'\\', b'\n', &bytes[at..]) else {
+                self.push(&bytes[at..]);
+                break;
+            };
+            let end = at + found;
+            if bytes[end] == b'\n' {
+                if self.pending.is_empty() && !self.pending_long {
+                    // The common case: the whole line is in this chunk, parsed in place.
+                    self.parse(&bytes[at..end], file);
+                } else {
+                    self.push(&bytes[at..end]);
+                    if self.pending_long {
+                        long.get_or_insert(self.start_line);
+                    }
+                    let line = std::mem::take(&mut self.pending);
+                    self.parse(&line, file);
+                    self.pending = line;
+                    self.pending.clear();
+                    self.pending_long = false;
+                }
+                self.line += 1;
+                self.start_line = self.line;
+                at = end + 1;
+            } else {
+                // kmod: a backslash joins the next line to this one, and otherwise only
+                // escapes the byte after it, which is kept.
+                self.push(&bytes[at..end]);
+                match bytes.get(end + 1) {
+                    Some(&next) => self.escaped_byte(next),
+                    None => self.escaped = true,
+                }
+                at = end + 2;
+            }
+        }
+        long
+    }
+
+    fn escaped_byte(&mut self, byte: u8) {
+        if byte == b'\n' {
+            self.line += 1;
+        } else {
+            self.push(&[byte]);
+        }
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        let room = MAX_MODPROBE_LINE - self.pending.len();
+        if bytes.len() > room {
+            self.pending_long = true;
+        }
+        self.pending
+            .extend_from_slice(&bytes[..bytes.len().min(room)]);
+    }
+
+    /// The end of a file ends its last line, with or without a newline.
+    fn end_line(&mut self, file: &FileLines) {
+        if !self.pending.is_empty() {
+            let line = std::mem::take(&mut self.pending);
+            self.parse(&line, file);
+        }
+    }
+
+    /// One logical line: `options MODULE NAME=VALUE...`, where only the table's knobs of
+    /// a TTM module or amdgpu matter. Every byte of every knob line is looked at, so this
+    /// is written for speed: a modprobe.d of nothing but knob lines is the worst case.
+    fn parse(&mut self, line: &[u8], file: &FileLines) {
+        // Most lines are comments, blacklist or alias lines: rejected on their first bytes.
+        let start = line
+            .iter()
+            .position(|&b| !is_space(b))
+            .unwrap_or(line.len());
+        let command = &line[start..];
+        if !(command.starts_with(b"options") && command.get(7).is_some_and(|&b| is_space(b))) {
+            return;
+        }
+        let mut words = Words {
+            bytes: line,
+            at: start + 7,
+        };
+        let Some(module) = words.next().and_then(|word| {
+            MODPROBE_MODULES
+                .iter()
+                .copied()
+                .find(|name| same_name(word, name))
+        }) else {
+            return;
+        };
+        // These lines are parsed word by word, some ten times the cost per byte of the
+        // others: they have a budget of their own.
+        if line.len() > self.knob_budget {
+            self.knob_budget = 0;
+            self.knobs_cut = true;
+            return;
+        }
+        self.knob_budget -= line.len();
+        for word in words {
+            let Some(eq) = memchr::memchr(b'=', word) else {
                 continue;
             };
-            for word in words {
-                let Some((param, value)) = word.split_once('=') else {
-                    continue;
-                };
-                if let Some(knob) = knobs::lookup(&module, &knobs::normalize(param)) {
-                    found.push(StaticOption {
-                        file: shown(relative),
-                        line: index + 1,
-                        module: module.clone(),
-                        knob,
-                        written: value.to_string(),
-                        value: knob.parse_value(value),
-                        beats_ours: name.as_str() > our_name,
-                    });
-                }
-            }
+            let (name, value) = (&word[..eq], &word[eq + 1..]);
+            let Some(knob) = knobs::KNOBS.iter().find(|k| {
+                same_name(name, k.name)
+                    && match k.owner {
+                        knobs::Owner::Ttm => module != "amdgpu",
+                        knobs::Owner::Amdgpu => module == "amdgpu",
+                    }
+            }) else {
+                continue;
+            };
+            self.ordinal += 1;
+            let written = match std::str::from_utf8(value) {
+                Ok(text) => std::borrow::Cow::Borrowed(text),
+                Err(_) => String::from_utf8_lossy(value),
+            };
+            let order = (file.rank, self.ordinal);
+            let value = knob.parse_value(&written);
+            let line = self.start_line;
+            self.slot(module, knob, file.beats_ours)
+                .keep(order, line, &written, value);
         }
     }
-    (found, masked_by)
+
+    fn slot(
+        &mut self,
+        module: &'static str,
+        knob: &'static knobs::Knob,
+        beats_ours: bool,
+    ) -> &mut Slot {
+        let index = self.slots.iter().position(|s| {
+            s.module == module && std::ptr::eq(s.knob, knob) && s.beats_ours == beats_ours
+        });
+        let index = index.unwrap_or_else(|| {
+            self.slots.push(Slot {
+                module,
+                knob,
+                beats_ours,
+                first: Vec::new(),
+                last_valid: None,
+                first_invalid: None,
+            });
+            self.slots.len() - 1
+        });
+        &mut self.slots[index]
+    }
+
+    /// The kept lines in kmod's order; `shown` names the file of a rank.
+    fn into_options(self, shown: impl Fn(usize) -> String) -> Vec<StaticOption> {
+        let mut kept: Vec<(Found, &Slot)> = Vec::new();
+        for slot in &self.slots {
+            let mut found: Vec<Found> = slot.first.clone();
+            found.extend(slot.last_valid.clone());
+            found.extend(slot.first_invalid.clone());
+            found.sort_by_key(|f| f.order);
+            found.dedup_by_key(|f| f.order);
+            kept.extend(found.into_iter().map(|f| (f, slot)));
+        }
+        kept.sort_by_key(|(f, _)| f.order);
+        kept.into_iter()
+            .map(|(f, slot)| StaticOption {
+                file: shown(f.order.0),
+                line: f.line,
+                module: slot.module.to_string(),
+                knob: slot.knob,
+                written: f.written,
+                value: f.value,
+                beats_ours: slot.beats_ours,
+            })
+            .collect()
+    }
+}
+
+impl Slot {
+    /// Keeps a line if it is one of the few this slot holds; the strings are only copied
+    /// then, so a file of a million equal lines allocates for the first few alone.
+    fn keep(
+        &mut self,
+        order: (usize, usize),
+        line: usize,
+        written: &str,
+        value: Result<knobs::KnobValue, String>,
+    ) {
+        let found = || Found {
+            order,
+            line,
+            written: written.to_string(),
+            value: value.clone(),
+        };
+        if self.first.len() < LISTED_PER_SLOT || self.first.iter().any(|f| f.order > order) {
+            self.first.push(found());
+            self.first.sort_by_key(|f| f.order);
+            self.first.truncate(LISTED_PER_SLOT);
+        }
+        if value.is_ok() {
+            match &mut self.last_valid {
+                // In place: the common case, each line of a file later than the last.
+                Some(last) if last.order < order => {
+                    last.order = order;
+                    last.line = line;
+                    last.written.clear();
+                    last.written.push_str(written);
+                    last.value = value;
+                }
+                Some(_) => {}
+                None => self.last_valid = Some(found()),
+            }
+        } else if self.first_invalid.as_ref().is_none_or(|f| f.order > order) {
+            self.first_invalid = Some(found());
+        }
+    }
 }
 
 pub fn read_parameter(root: &Root, module: &str, parameter: &str) -> Option<u64> {
@@ -759,6 +1284,265 @@ mod tests {
             find_dependencies(&path, "amdgpu").unwrap().is_some(),
             "last line without newline"
         );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// kmod's reading of a whole file: `\\\n` joins lines (nothing in between), a backslash
+    /// before anything else only keeps that byte; then every knob line, none dropped.
+    fn reference(text: &[u8]) -> Vec<(usize, String, &'static str, String, bool)> {
+        let mut lines: Vec<(usize, Vec<u8>)> = Vec::new();
+        let (mut line, mut start, mut current) = (1, 1, Vec::new());
+        let mut i = 0;
+        while i < text.len() {
+            match text[i] {
+                b'\\' if i + 1 < text.len() => {
+                    if text[i + 1] == b'\n' {
+                        line += 1;
+                    } else {
+                        current.push(text[i + 1]);
+                    }
+                    i += 2;
+                    continue;
+                }
+                b'\\' => {}
+                b'\n' => {
+                    lines.push((start, std::mem::take(&mut current)));
+                    line += 1;
+                    start = line;
+                }
+                b => current.push(b),
+            }
+            i += 1;
+        }
+        lines.push((start, current));
+        let mut found = Vec::new();
+        for (line, bytes) in lines {
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            let mut words = text
+                .split(|c: char| c.is_ascii_whitespace() && c != '\n' || c == '\x0b')
+                .filter(|w| !w.is_empty());
+            if words.next() != Some("options") {
+                continue;
+            }
+            let Some(module) = words.next().map(knobs::normalize) else {
+                continue;
+            };
+            for word in words {
+                let Some((param, value)) = word.split_once('=') else {
+                    continue;
+                };
+                if let Some(knob) = knobs::lookup(&module, &knobs::normalize(param)) {
+                    let valid = knob.parse_value(value).is_ok();
+                    found.push((line, module.clone(), knob.name, value.to_string(), valid));
+                }
+            }
+        }
+        found
+    }
+
+    /// What a slot keeps of the reference's lines: the first four, the last valid, the
+    /// first invalid, per module and knob.
+    fn kept(all: &[(usize, String, &'static str, String, bool)]) -> Vec<(usize, String, String)> {
+        let mut keep = vec![false; all.len()];
+        for (i, (_, module, knob, _, _)) in all.iter().enumerate() {
+            let same: Vec<usize> = (0..all.len())
+                .filter(|&j| all[j].1 == *module && all[j].2 == *knob)
+                .collect();
+            let position = same.iter().position(|&j| j == i).unwrap();
+            let last_valid = same.iter().rev().find(|&&j| all[j].4) == Some(&i);
+            let first_invalid = same.iter().find(|&&j| !all[j].4) == Some(&i);
+            keep[i] = position < LISTED_PER_SLOT || last_valid || first_invalid;
+        }
+        all.iter()
+            .zip(keep)
+            .filter(|(_, k)| *k)
+            .map(|((line, module, knob, written, _), _)| {
+                (*line, format!("{module}.{knob}"), written.clone())
+            })
+            .collect()
+    }
+
+    fn scanned(chunks: &[&[u8]]) -> Vec<(usize, String, String)> {
+        let mut knobs = KnobLines::new(usize::MAX);
+        knobs.start_file();
+        let file = FileLines {
+            rank: 0,
+            beats_ours: false,
+        };
+        for chunk in chunks {
+            knobs.feed(chunk, &file);
+        }
+        knobs.end_line(&file);
+        knobs
+            .into_options(|_| "/etc/modprobe.d/x.conf".into())
+            .into_iter()
+            .map(|o| (o.line, o.parameter(), o.written))
+            .collect()
+    }
+
+    #[test]
+    fn modprobe_lines_as_kmod_joins_them() {
+        let text = b"# options ttm pages_limit=1\noptions ttm \\\n  pages_limit=2 page-pool_size=3\n\
+            options amd-ttm pages_limit=4\\\n5\noptions amdgpu gttsize=x gttsize=64\n \toptions\tttm pages\\_limit=6\n\
+            options radeon pages_limit=7\nopt\\\nions ttm page_pool_size=8";
+        assert_eq!(
+            scanned(&[text]),
+            [
+                (2, "ttm.pages_limit".into(), "2".into()),
+                (2, "ttm.page_pool_size".into(), "3".into()),
+                (4, "amd_ttm.pages_limit".into(), "45".into()),
+                (6, "amdgpu.gttsize".into(), "x".into()),
+                (6, "amdgpu.gttsize".into(), "64".into()),
+                (7, "ttm.pages_limit".into(), "6".into()),
+                (9, "ttm.page_pool_size".into(), "8".into()),
+            ]
+        );
+        assert_eq!(scanned(&[text]), kept(&reference(text)));
+    }
+
+    #[test]
+    fn modprobe_lines_kept_per_knob_are_bounded() {
+        let mut text = String::new();
+        for i in 0..10_000 {
+            text.push_str(&format!(
+                "options ttm pages_limit={i} page_pool_size=x{i}\n"
+            ));
+        }
+        let found = scanned(&[text.as_bytes()]);
+        // pages_limit: four listed and the last (valid) one; page_pool_size: four listed,
+        // of which the first is the first invalid one.
+        assert_eq!(found.len(), 9, "{found:?}");
+        let limits: Vec<_> = found.iter().filter(|f| f.1 == "ttm.pages_limit").collect();
+        assert_eq!(limits.len(), 5);
+        assert_eq!(
+            *limits[4],
+            (10_000, "ttm.pages_limit".into(), "9999".into())
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn modprobe_scan_is_the_same_whatever_the_chunks(
+            parts in proptest::collection::vec(0usize..16, 0..60),
+            cuts in proptest::collection::vec(0usize..400, 0..6),
+        ) {
+            const PARTS: [&str; 16] = [
+                "options", " ", "ttm", "amdgpu", "pages_limit=", "page-pool_size=", "gttsize=",
+                "12", "0x1f", "\\\n", "\\", "\n", "#", "amd-ttm", "\t", "x",
+            ];
+            let text: String = parts.iter().map(|&p| PARTS[p]).collect();
+            let bytes = text.as_bytes();
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(bytes.len())).collect();
+            cuts.sort();
+            let mut chunks = Vec::new();
+            let mut from = 0;
+            for cut in cuts {
+                chunks.push(&bytes[from..cut]);
+                from = cut;
+            }
+            chunks.push(&bytes[from..]);
+            proptest::prop_assert_eq!(scanned(&chunks), kept(&reference(bytes)), "{:?}", text);
+        }
+    }
+
+    #[test]
+    fn modprobe_scan_is_bounded() {
+        let dir = std::env::temp_dir().join(format!("ttm-autosize-scan-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let root = Root::new(&dir);
+        let conf = dir.join("etc/modprobe.d");
+        let fill = |line: &str| {
+            let _ = fs::remove_dir_all(&conf);
+            fs::create_dir_all(&conf).unwrap();
+            let body = line.repeat((1 << 20) / line.len());
+            for i in 0..6 {
+                fs::write(conf.join(format!("big-{i}.conf")), &body).unwrap();
+            }
+            fs::write(conf.join("zzz-last.conf"), "options ttm pages_limit=77\n").unwrap();
+            scan_static_options(&root, "zz-ttm-autosize.conf")
+        };
+        // Ordinary lines: the budget is read from the last file in kmod's order: zzz-last,
+        // then big-5.
+        let scan = fill("blacklist some_module_name_of_forty_bytes\n");
+        let cut = scan.cut.expect("the scan was cut");
+        let after = format!("after {MAX_MODPROBE_SCAN_BYTES} bytes, in /etc/modprobe.d/big-5.conf");
+        assert!(cut.contains(&after), "{cut}");
+        assert_eq!(scan.options.len(), 1);
+        assert_eq!(scan.options[0].file, "/etc/modprobe.d/zzz-last.conf");
+        // Knob lines: 64 KiB of them are parsed, and a few kept per knob.
+        let scan = fill("options ttm pages_limit=1000 page_pool_size=2000\n");
+        let cut = scan.cut.expect("the scan was cut");
+        let after = format!(
+            "after {MAX_MODPROBE_OPTIONS_BYTES} bytes of options for ttm, amdttm, amd_ttm, amdgpu, in /etc/modprobe.d/big-5.conf"
+        );
+        assert!(cut.contains(&after), "{cut}");
+        assert!(
+            scan.options.len() <= 2 * (LISTED_PER_SLOT + 2),
+            "{:?}",
+            scan.options
+        );
+        let last = scan.options.last().unwrap();
+        assert_eq!(
+            (last.file.as_str(), last.written.as_str()),
+            ("/etc/modprobe.d/zzz-last.conf", "77")
+        );
+        // More files than a scan opens: the last ones in kmod's order are read.
+        fs::remove_dir_all(&conf).unwrap();
+        fs::create_dir_all(&conf).unwrap();
+        for i in 0..MAX_MODPROBE_FILES_READ + 10 {
+            fs::write(
+                conf.join(format!("f{i:04}.conf")),
+                format!("options ttm pages_limit={i}\n"),
+            )
+            .unwrap();
+        }
+        let scan = scan_static_options(&root, "zz-ttm-autosize.conf");
+        let cut = scan.cut.expect("the scan was cut");
+        assert!(
+            cut.contains(&format!("after {MAX_MODPROBE_FILES_READ} files")),
+            "{cut}"
+        );
+        assert!(
+            cut.contains("/etc/modprobe.d/f0009.conf and the files that sort before it"),
+            "{cut}"
+        );
+        assert_eq!(
+            scan.options.last().unwrap().written,
+            (MAX_MODPROBE_FILES_READ + 9).to_string()
+        );
+        // The same names in every directory, more than a directory is looked at for: the
+        // first directory of a name wins, whichever of them the listing set apart.
+        fs::remove_dir_all(&dir).unwrap();
+        for (rank, d) in MODPROBE_DIRS.iter().enumerate() {
+            let d = dir.join(d);
+            fs::create_dir_all(&d).unwrap();
+            for i in 0..MAX_MODPROBE_FILES {
+                fs::write(
+                    d.join(format!("f{i:04}.conf")),
+                    format!("options ttm pages_limit={rank}\n"),
+                )
+                .unwrap();
+            }
+        }
+        let scan = scan_static_options(&root, "zz-ttm-autosize.conf");
+        assert_eq!(scan.options.len(), LISTED_PER_SLOT + 1);
+        assert!(
+            scan.options
+                .iter()
+                .all(|o| o.written == "0" && o.file.starts_with("/etc/modprobe.d/")),
+            "{:?}",
+            scan.options
+        );
+        let first_unread = MAX_MODPROBE_FILES - MAX_MODPROBE_FILES_READ - 1;
+        let cut = scan.cut.unwrap();
+        let unread = format!("/etc/modprobe.d/f{first_unread:04}.conf and the files");
+        assert!(cut.contains(&unread), "{cut}");
+        fs::write(dir.join("lib/modprobe.d/one-more.txt"), "").unwrap();
+        let cut = scan_static_options(&root, "zz-ttm-autosize.conf")
+            .cut
+            .unwrap();
+        let crowded = format!("/lib/modprobe.d has more than {MAX_MODPROBE_FILES} entries");
+        assert!(cut.starts_with(&crowded), "{cut}");
         fs::remove_dir_all(&dir).unwrap();
     }
 

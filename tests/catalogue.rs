@@ -423,7 +423,10 @@ fn cases() -> Vec<Case> {
                     "]".repeat(20000)
                 ))
             },
-            &["/etc/ttm-autosize.toml:1:", "not valid TOML"],
+            &[
+                "/etc/ttm-autosize.toml:1:",
+                "is not a policy: more than 128 keys, values and symbols",
+            ],
         ),
         // --- unknown and misspelled keys and values
         refuse(
@@ -629,6 +632,18 @@ fn cases() -> Vec<Case> {
             |f| f.policy("# gpu = \"85%\"\n\n   \n"),
             &["decided by profile balanced"],
         ),
+        applies(
+            "policy-64-kib-of-comments-is-valid",
+            |f| {
+                let comment = format!("#{}\n", " comment".repeat(8));
+                let mut text = String::from("gpu = \"85%\"\n");
+                while text.len() + comment.len() <= 64 * 1024 {
+                    text.push_str(&comment);
+                }
+                f.policy(text)
+            },
+            &["decided by gpu 85%"],
+        ),
         refuse(
             "policy-10-mib",
             |f| f.policy(vec![b'#'; 10 << 20]),
@@ -652,9 +667,53 @@ fn cases() -> Vec<Case> {
                 }
                 f.policy(text)
             },
+            // Refused by the size of its content before anything is parsed: the 8 330
+            // errors with a hint each made refusing it 480 times as costly as an apply.
             &[
-                "/etc/ttm-autosize.toml:1:1: k0: unknown key",
-                "(+8329 more)",
+                "/etc/ttm-autosize.toml:43:5: is not a policy: more than 128 keys, values and symbols",
+                "a policy is at most 8 `key = \"value\"` lines",
+            ],
+        ),
+        refuse(
+            "policy-64-kib-of-misspelled-keys",
+            |f| {
+                let mut text = String::new();
+                for i in 0.. {
+                    let line = format!("reservee{i} = \"1\"\n");
+                    if text.len() + line.len() > 64 * 1024 {
+                        break;
+                    }
+                    text.push_str(&line);
+                }
+                f.policy(text)
+            },
+            &[
+                "/etc/ttm-autosize.toml:43:",
+                "is not a policy: more than 128 keys",
+            ],
+        ),
+        refuse(
+            "policy-one-64-kib-value",
+            |f| f.policy(format!("gpu = \"{}%\"\n", "9".repeat(64 * 1024 - 12))),
+            &["/etc/ttm-autosize.toml:1:7: is not a policy: more than 4096 bytes outside comments"],
+        ),
+        refuse(
+            "policy-over-1024-blank-lines",
+            |f| f.policy(format!("gpu = \"85%\"{}", "\n".repeat(2000))),
+            &["/etc/ttm-autosize.toml:1025:1: is not a policy: more than 1024 lines"],
+        ),
+        // Up to the bounds every error is reported, each with its hint.
+        check(
+            "check-many-misspelled-keys",
+            |f| {
+                let text: String = (0..40).map(|i| format!("reservee{i} = \"1\"\n")).collect();
+                f.policy(text)
+            },
+            &[
+                "/etc/ttm-autosize.toml:1:1: reservee0: unknown key (did you mean `reserve`?)",
+                "/etc/ttm-autosize.toml:20:1: reservee19: unknown key (did you mean `reserve`?)",
+                "/etc/ttm-autosize.toml:21:1: reservee20: unknown key\n",
+                "/etc/ttm-autosize.toml:40:1: reservee39: unknown key\n",
             ],
         ),
         refuse(
@@ -1161,9 +1220,105 @@ fn cases() -> Vec<Case> {
             },
             &["module ttm"],
         ),
+        // --- modprobe.d beyond the scan's bounds: a plan all the same, and a warning
+        applies(
+            "modprobe-d-beyond-the-scan-budget",
+            |f| {
+                let line = "blacklist some_module_name_of_forty_bytes\n";
+                let body = line.repeat((1 << 20) / line.len());
+                for i in 0..6 {
+                    f.write(&format!("etc/modprobe.d/a-big-{i}.conf"), &body);
+                }
+                // Sorts last of the static files: read first, so the scan has it.
+                f.write(
+                    "etc/modprobe.d/t-late.conf",
+                    "options ttm pages_limit=12345\n",
+                );
+            },
+            &[
+                "stopped reading modprobe.d after 524288 bytes, in /etc/modprobe.d/a-big-5.conf",
+                "static options overridden by ttm-autosize's: /etc/modprobe.d/t-late.conf:1 (ttm.pages_limit=12345)",
+            ],
+        ),
+        applies(
+            "modprobe-d-beyond-the-options-budget",
+            |f| {
+                let line = "options ttm pages_limit=1000 page_pool_size=2000\n";
+                let body = line.repeat((1 << 20) / line.len());
+                for i in 0..6 {
+                    f.write(&format!("etc/modprobe.d/a-big-{i}.conf"), &body);
+                }
+                f.write(
+                    "etc/modprobe.d/t-late.conf",
+                    "options ttm pages_limit=12345\n",
+                );
+            },
+            &[
+                "ttm.page_pool_size=2000 in /etc/modprobe.d/a-big-5.conf:1364 decides",
+                "stopped reading modprobe.d after 65536 bytes of options for ttm, amdttm, amd_ttm, amdgpu, in /etc/modprobe.d/a-big-5.conf",
+                "static options overridden by ttm-autosize's: /etc/modprobe.d/a-big-5.conf:1 (ttm.pages_limit=1000)",
+                "/etc/modprobe.d/a-big-5.conf:4 (ttm.pages_limit=1000), /etc/modprobe.d/t-late.conf:1 (ttm.pages_limit=12345); remove them",
+            ],
+        ),
+        applies(
+            "modprobe-d-beyond-the-file-count",
+            |f| {
+                for i in 0..100 {
+                    f.write(&format!("usr/lib/modprobe.d/f{i:03}.conf"), "# nothing\n");
+                }
+            },
+            &[
+                "stopped reading modprobe.d after 64 files and 640 bytes: /usr/lib/modprobe.d/f035.conf and the files that sort before it were not read",
+            ],
+        ),
+        applies(
+            "modprobe-d-directory-of-300-entries",
+            |f| {
+                for i in 0..300 {
+                    f.write(&format!("usr/lib/modprobe.d/f{i:03}.txt"), "");
+                }
+            },
+            &[
+                "/usr/lib/modprobe.d has more than 256 entries: only the first 256 the directory lists were looked at",
+            ],
+        ),
+        applies(
+            "modprobe-d-file-over-1-mib",
+            |f| {
+                f.write(
+                    "etc/modprobe.d/huge.conf",
+                    "options ttm pages_limit=1\n".repeat(50_000),
+                )
+            },
+            &["/etc/modprobe.d/huge.conf is larger than 1048576 bytes and was not read"],
+        ),
+        applies(
+            "modprobe-d-one-line-of-100-kib",
+            |f| {
+                let mut line = String::from("options ttm");
+                while line.len() < 100 << 10 {
+                    line.push_str(" x=1");
+                }
+                line.push_str(" pages_limit=1\n");
+                f.write("etc/modprobe.d/long.conf", line)
+            },
+            &[
+                "/etc/modprobe.d/long.conf:1 is longer than 65536 bytes: options beyond them were not read",
+            ],
+        ),
         applies(
             "osrelease-path-traversal",
             |f| f.write("proc/sys/kernel/osrelease", "../../../etc\n"),
+            &["kernel unknown"],
+        ),
+        applies(
+            "osrelease-with-a-newline",
+            |f| {
+                f.write(
+                    "proc/sys/kernel/osrelease",
+                    "6.12.0\noptions ttm pages_limit=1\n",
+                )
+            },
             &["kernel unknown"],
         ),
         applies(
@@ -1597,6 +1752,36 @@ fn run_case(case: &Case) -> Result<(), String> {
             run.kmsg.unwrap_or_default()
         ))
     }
+}
+
+/// A modprobe.d file of 2 000 equal knob lines: the plan keeps a few of them, not all,
+/// so its warnings (in the kernel log and the decision record) stay small and the record
+/// stays readable by `status` (it is read back up to 1 MiB).
+#[test]
+fn modprobe_knob_lines_kept_are_bounded() {
+    let f = Fixture::new("modprobe-equal-lines");
+    f.write(
+        "etc/modprobe.d/many.conf",
+        "options ttm pages_limit=1000\n".repeat(2_000),
+    );
+    let run = run(&f, &["apply"]).unwrap();
+    assert_eq!(run.exit, Some(0), "{}", run.stderr);
+    let record = fs::read_to_string(f.path(RECORD)).unwrap();
+    assert!(
+        record.contains("/etc/modprobe.d/many.conf:2000 (ttm.pages_limit=1000)"),
+        "the last line, the one the kernel would apply, is named"
+    );
+    assert!(
+        record.len() < 16 * 1024,
+        "decision record of {} bytes",
+        record.len()
+    );
+    let run = self::run(&f, &["status"]).unwrap();
+    assert!(
+        run.stdout.starts_with("Decision: in the host"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]

@@ -31,6 +31,7 @@ fn machine(mem_total: u64, page_size: u64, kernel: Option<String>, builtin: bool
         amd_gpus: AmdGpus::Found(vec!["0000:c5:00.0".into()]),
         static_options: Vec::new(),
         conf_masked_by: None,
+        static_scan_cut: None,
     }
 }
 

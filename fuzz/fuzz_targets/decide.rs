@@ -87,6 +87,7 @@ fuzz_target!(|input: Input| {
         },
         static_options: Vec::new(),
         conf_masked_by: None,
+        static_scan_cut: None,
     };
     let decision = plan::decide(&machine, &cmdline, &file_policy);
     assert_eq!(
