@@ -86,11 +86,44 @@ pub enum Mode {
         output: Option<PathBuf>,
     },
     Help,
+    /// `ttm-autosize COMMAND --help`: that command's part of the usage.
+    CommandHelp(String),
     Version,
 }
 
 /// `parse_args` for the process's own arguments: one that is not UTF-8 is a usage error
 /// (no option or path this program takes needs one), where `std::env::args` would panic.
+const COMMANDS: [&str; 4] = ["apply", "plan", "check", "status"];
+
+/// A command's lines of USAGE: its own line and the indented ones below it.
+pub fn command_help(command: &str) -> String {
+    let mut lines = USAGE
+        .lines()
+        .skip_while(|l| !l.starts_with(&format!("  {command}")))
+        .peekable();
+    let mut out = String::new();
+    if let Some(first) = lines.next() {
+        let synopsis = first.split("  ").nth(1).unwrap_or(command).trim();
+        out.push_str(&format!("Usage: ttm-autosize {synopsis}\n\n{first}\n"));
+    }
+    while let Some(line) = lines.next_if(|l| l.starts_with("    ")) {
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.push_str("\nSee ttm-autosize(8) for more.\n");
+    out
+}
+
+/// The hint after a usage error: the command's own help when one was named.
+pub fn usage_hint(args: &[OsString]) -> String {
+    match args.first().and_then(|a| a.to_str()) {
+        Some(command) if COMMANDS.contains(&command) => {
+            format!("Try 'ttm-autosize {command} --help'.")
+        }
+        _ => "Try 'ttm-autosize --help'.".into(),
+    }
+}
+
 pub fn parse_args_os(program: &OsStr, args: &[OsString]) -> Result<Mode, String> {
     let args = args
         .iter()
@@ -123,6 +156,9 @@ pub fn parse_args(program: &str, args: &[String]) -> Result<Mode, String> {
     let Some((command, rest)) = args.split_first() else {
         return Err("no command given".into());
     };
+    if COMMANDS.contains(&command.as_str()) && rest.iter().any(|a| a == "--help" || a == "-h") {
+        return Ok(Mode::CommandHelp(command_help(command)));
+    }
     let no_more = |mode: Mode| match rest.first() {
         Some(extra) => Err(format!("unexpected argument \"{extra}\"")),
         None => Ok(mode),

@@ -66,12 +66,16 @@ fn main() -> ExitCode {
     let mode = match cli::parse_args_os(&program, &args) {
         Ok(mode) => mode,
         Err(message) => {
-            error(&format!("ttm-autosize: {message}\n\n{}\n", cli::USAGE));
+            error(&format!(
+                "ttm-autosize: {message}\n{}\n",
+                cli::usage_hint(&args)
+            ));
             return ExitCode::from(2);
         }
     };
     match mode {
         Mode::Help => return report(&format!("{}\n", cli::USAGE), ExitCode::SUCCESS),
+        Mode::CommandHelp(text) => return report(&text, ExitCode::SUCCESS),
         Mode::Version => {
             let version = format!("ttm-autosize {}\n", env!("CARGO_PKG_VERSION"));
             return report(&version, ExitCode::SUCCESS);

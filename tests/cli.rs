@@ -188,7 +188,10 @@ fn an_argument_that_is_not_utf8_is_a_usage_error() {
         ),
         "{message}"
     );
-    assert!(message.contains("Usage: ttm-autosize COMMAND"), "{message}");
+    assert!(
+        message.ends_with("\nTry 'ttm-autosize check --help'.\n"),
+        "{message}"
+    );
     // Wherever it is: the command itself, an option's value.
     for args in [
         &[&b"\xc3"[..]][..],
@@ -202,4 +205,25 @@ fn an_argument_that_is_not_utf8_is_a_usage_error() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains("is not valid UTF-8"), "{stderr}");
     }
+}
+
+/// Every command answers `--help` with its own part of the usage (exit 0), and a usage
+/// error is one line plus the hint to that help (exit 2).
+#[test]
+fn every_command_has_help_and_usage_errors_point_at_it() {
+    for command in ["apply", "plan", "check", "status"] {
+        let output = binary().args([command, "--help"]).output().unwrap();
+        assert_eq!(output.status.code(), Some(0), "{command}: {output:?}");
+        let text = String::from_utf8(output.stdout).unwrap();
+        assert!(
+            text.starts_with(&format!("Usage: ttm-autosize {command}")),
+            "{text}"
+        );
+    }
+    let output = binary().args(["plan", "--frob"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert_eq!(
+        String::from_utf8(output.stderr).unwrap(),
+        "ttm-autosize: unknown option \"--frob\"\nTry 'ttm-autosize plan --help'.\n"
+    );
 }
