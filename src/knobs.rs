@@ -239,6 +239,17 @@ impl StaticOption {
     pub fn parameter(&self) -> String {
         format!("{}.{}", self.module, self.knob.name)
     }
+
+    /// "/etc/modprobe.d/ttm.conf:2 (ttm.pages_limit=27648000)", for messages.
+    pub fn located(&self) -> String {
+        format!(
+            "{}:{} ({}={})",
+            self.file,
+            self.line,
+            self.parameter(),
+            self.written
+        )
+    }
 }
 
 /// A value as the kernel understands it.

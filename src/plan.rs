@@ -925,7 +925,7 @@ fn overridden_files(machine: &Machine, knobs: &[KnobSetting], warnings: &mut Vec
                     .iter()
                     .any(|k| k.written && k.parameter == o.parameter())
         })
-        .map(|o| format!("{}:{} ({}={})", o.file, o.line, o.parameter(), o.written))
+        .map(StaticOption::located)
         .collect();
     if !overridden.is_empty() {
         warnings.push(format!(
@@ -937,7 +937,7 @@ fn overridden_files(machine: &Machine, knobs: &[KnobSetting], warnings: &mut Vec
         .static_options
         .iter()
         .filter(|o| o.beats_ours && o.module == o.knob.module(&machine.module.name))
-        .map(|o| format!("{}:{} ({}={})", o.file, o.line, o.parameter(), o.written))
+        .map(StaticOption::located)
         .collect();
     if !winning.is_empty() {
         warnings.push(format!(

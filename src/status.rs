@@ -79,23 +79,10 @@ impl Status {
     }
 }
 
-/// Why apply leaves this machine alone (`when`), if it does.
-fn not_here(inputs: &Inputs) -> Option<String> {
-    let loaded = inputs.policy.as_ref().ok()?;
-    match decide(&inputs.machine, &inputs.cmdline, &loaded.policy) {
-        Ok(Decision::Skipped { because }) => Some(because),
-        _ => None,
-    }
-}
-
-fn current_plan(inputs: &Inputs) -> Result<Plan, String> {
+/// What the policy decides for this machine now.
+fn decide_now(inputs: &Inputs) -> Result<Decision, String> {
     let loaded = inputs.policy.as_ref().map_err(Clone::clone)?;
-    match decide(&inputs.machine, &inputs.cmdline, &loaded.policy) {
-        Ok(Decision::Apply(plan)) => Ok(plan),
-        Ok(Decision::Disabled { by }) => Err(format!("disabled by {by}")),
-        Ok(Decision::Skipped { because }) => Err(because),
-        Err(e) => Err(e.to_string()),
-    }
+    decide(&inputs.machine, &inputs.cmdline, &loaded.policy).map_err(|e| e.to_string())
 }
 
 fn cause(
@@ -192,13 +179,19 @@ pub fn status(root: &Root) -> Status {
     let mut mismatches = Vec::new();
     let mut policy_changed = false;
     let mut next_boot = None;
-    let now = match &observed {
-        Some(inputs) => current_plan(inputs),
-        None => Err("the machine cannot be read (see `ttm-autosize plan`)".into()),
+    let decision = observed.as_ref().map_or_else(
+        || Err("the machine cannot be read (see `ttm-autosize plan`)".to_string()),
+        decide_now,
+    );
+    let now = match &decision {
+        Ok(Decision::Apply(plan)) => Ok(plan),
+        Ok(Decision::Disabled { by }) => Err(format!("disabled by {by}")),
+        Ok(Decision::Skipped { because }) => Err(because.clone()),
+        Err(e) => Err(e.clone()),
     };
-    let not_here = match &record {
-        None => observed.as_ref().and_then(not_here),
-        Some(_) => None,
+    let not_here = match (&record, &decision) {
+        (None, Ok(Decision::Skipped { because })) => Some(because.clone()),
+        _ => None,
     };
     match &record {
         None if not_here.is_some() => {}
@@ -226,10 +219,13 @@ pub fn status(root: &Root) -> Status {
                     });
                 }
             }
-            let current = system::read_bounded(&root.join(POLICY_PATH), crate::policy::MAX_POLICY_BYTES)
-                .ok()
-                .map(|b| system::fingerprint(&b));
-            if current != record.policy_fingerprint {
+            // The record is only written with a valid policy: one that fails to load now
+            // differs from it. Unknown when the machine could not be read at all.
+            let changed = observed.as_ref().is_some_and(|o| match &o.policy {
+                Ok(loaded) => loaded.fingerprint != record.policy_fingerprint,
+                Err(_) => true,
+            });
+            if changed {
                 policy_changed = true;
                 let copy = if record.stage == "initramfs" {
                     format!(
@@ -244,7 +240,7 @@ pub fn status(root: &Root) -> Status {
             if let Ok(plan) = &now
                 && plan.options() != record.plan.options()
             {
-                next_boot = Some(plan.clone());
+                next_boot = Some((*plan).clone());
             }
         }
     }

@@ -1563,55 +1563,10 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-/// The generated file is, line by line as kmod reads it (freadline_wrapped() in kmod's
-/// shared/util.c joins a line ending in a backslash to the next), comments and `options`
-/// lines of the knob table's modules and parameters with plain decimal values.
+/// The generated file obeys its rule (`apply::parse_generated_conf`).
 fn conf_grammar(contents: &[u8]) -> Result<(), String> {
     let text = std::str::from_utf8(contents).map_err(|e| format!("not UTF-8: {e}"))?;
-    if !text.ends_with('\n') {
-        return Err("does not end with a newline".into());
-    }
-    for (index, line) in text.lines().enumerate() {
-        let at = index + 1;
-        if let Some(c) = line.chars().find(|c| c.is_control()) {
-            return Err(format!(
-                "line {at} holds the control character {c:?}: {line:?}"
-            ));
-        }
-        if line.ends_with('\\') {
-            return Err(format!("line {at} ends with a backslash: {line:?}"));
-        }
-        if line.starts_with('#') {
-            continue;
-        }
-        let mut words = line.split(' ');
-        let module = match (words.next(), words.next()) {
-            (Some("options"), Some(module)) => module,
-            _ => {
-                return Err(format!(
-                    "line {at} is neither a comment nor an options line: {line:?}"
-                ));
-            }
-        };
-        let mut any = false;
-        for word in words {
-            let known = word.split_once('=').is_some_and(|(name, value)| {
-                ttm_autosize::knobs::lookup(module, name).is_some()
-                    && !value.is_empty()
-                    && value.bytes().all(|b| b.is_ascii_digit())
-            });
-            if !known {
-                return Err(format!(
-                    "line {at}: {word:?} is not a knob of {module} with a decimal value"
-                ));
-            }
-            any = true;
-        }
-        if !any {
-            return Err(format!("line {at} sets nothing: {line:?}"));
-        }
-    }
-    Ok(())
+    ttm_autosize::apply::parse_generated_conf(text).map(|_| ())
 }
 
 fn is_root() -> bool {

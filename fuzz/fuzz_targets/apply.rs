@@ -16,7 +16,6 @@ use std::sync::OnceLock;
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 use ttm_autosize::apply::{self, DecisionRecord};
-use ttm_autosize::knobs;
 use ttm_autosize::policy;
 use ttm_autosize::system::Root;
 
@@ -276,35 +275,9 @@ fn build(root: &Path, input: &Input) {
     fs::create_dir_all(root.join("run")).unwrap();
 }
 
-/// The conf's `options` lines as (module, parameter, value), checking every line's shape
-/// and every value's range on the way.
+/// The conf's `options` lines as (module, parameter, value), the file's rule checked.
 fn conf_options(conf: &str) -> Vec<(String, String, u64)> {
-    let mut options = Vec::new();
-    for line in conf.lines() {
-        if line.starts_with('#') {
-            continue;
-        }
-        let mut words = line.split(' ');
-        assert_eq!(words.next(), Some("options"), "not an options line: {line:?}");
-        let module = words.next().expect("options without a module");
-        let mut any = false;
-        for word in words {
-            let (name, value) = word.split_once('=').expect("not name=value");
-            let knob = knobs::lookup(module, name)
-                .unwrap_or_else(|| panic!("{module}.{name} is not a knob: {conf}"));
-            let value: u64 = value.parse().expect("not a decimal value");
-            assert!(
-                (knob.min..=knob.max).contains(&value),
-                "{module}.{name}={value} outside {}..={}",
-                knob.min,
-                knob.max
-            );
-            options.push((module.to_string(), name.to_string(), value));
-            any = true;
-        }
-        assert!(any, "options line without a value: {line:?}");
-    }
-    options
+    apply::parse_generated_conf(conf).unwrap_or_else(|e| panic!("{e}:\n{conf}"))
 }
 
 fuzz_target!(|input: Input| {
