@@ -14,3 +14,4 @@ pub mod policy;
 pub mod status;
 pub mod system;
 pub mod units;
+pub mod wrap;
