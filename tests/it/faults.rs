@@ -10,8 +10,9 @@
 //! Tests run as root here, and root ignores file modes (CAP_DAC_OVERRIDE), so `chmod 0555
 //! run/modprobe.d` does not make a write fail. What does, for root too, is a real
 //! filesystem: a tmpfs mounted on <root>/run that is full (ENOSPC on write) or remounted
-//! read-only (EROFS on create). Those tests need mount(2) (CAP_SYS_ADMIN); without it they
-//! fall back to chmod, which works for an unprivileged user, and say so.
+//! read-only (EROFS on create). Those tests need mount(2) (CAP_SYS_ADMIN): without it the
+//! read-only one falls back to chmod, which works for an unprivileged user, and the others
+//! fail saying what they need.
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -148,15 +149,10 @@ fn assert_failed_cleanly(f: &Fixture, old: &[u8], reason: &str) {
         Vec::<String>::new(),
         "temp files left behind"
     );
-    let message = f.only_error();
-    assert!(
-        message.starts_with(&format!(
-            "cannot write /run/modprobe.d/zz-ttm-autosize.conf: {reason}; "
-        )),
-        "{message}"
+    assert_error_keeps_previous(
+        f,
+        &format!("cannot write /run/modprobe.d/zz-ttm-autosize.conf: {reason}; "),
     );
-    // An older conf is in force, not the kernel defaults: the message must say which.
-    previous_stays(&message);
 }
 
 /// ENOSPC in the middle of the write: the temp file is created (tmpfs has inodes left) but
@@ -437,11 +433,17 @@ fn previous_state(f: &Fixture) -> (Vec<u8>, Vec<u8>) {
     (conf, f.record().expect("first apply writes the record"))
 }
 
-fn previous_stays(message: &str) {
+/// The one error record begins with `beginning` and says that the previous conf, an older
+/// one and not the kernel defaults, stays in force, with its values.
+fn assert_error_keeps_previous(f: &Fixture, beginning: &str) {
+    let message = f.only_error();
     let stays = format!(
         "nothing written; the previous /run/modprobe.d/zz-ttm-autosize.conf stays in force ({OLD_OPTIONS})"
     );
-    assert!(message.ends_with(&stays), "{message}");
+    assert!(
+        message.starts_with(beginning) && message.ends_with(&stays),
+        "{message}"
+    );
 }
 
 /// An immutable conf (`chattr +i`) cannot be replaced: the rename fails. The previous conf
@@ -452,14 +454,10 @@ fn immutable_conf_keeps_the_previous_one_and_says_so() {
     let (old, old_record) = previous_state(&f);
     let _guard = Immutable::set(&f.path(&conf_path()));
     assert_eq!(f.apply(), 0);
-    let message = f.only_error();
-    assert!(
-        message.starts_with(
-            "cannot write /run/modprobe.d/zz-ttm-autosize.conf: operation not permitted; "
-        ),
-        "{message}"
+    assert_error_keeps_previous(
+        &f,
+        "cannot write /run/modprobe.d/zz-ttm-autosize.conf: operation not permitted; ",
     );
-    previous_stays(&message);
     assert_eq!(f.conf().as_deref(), Some(&old[..]));
     assert_eq!(
         f.record().as_deref(),
@@ -518,13 +516,10 @@ fn read_only_record_directory_touches_no_conf() {
     let (old, _) = previous_state(&f);
     let _mount = mount_or_panic(&f.path("run/ttm-autosize"), "ro,size=16k,mode=0755");
     assert_eq!(f.apply(), 0);
-    let message = f.only_error();
-    assert!(
-        message
-            .starts_with("cannot write /run/ttm-autosize/decision.json: read-only file system; "),
-        "{message}"
+    assert_error_keeps_previous(
+        &f,
+        "cannot write /run/ttm-autosize/decision.json: read-only file system; ",
     );
-    previous_stays(&message);
     assert_eq!(f.conf().as_deref(), Some(&old[..]));
     assert_eq!(f.temp_files(), Vec::<String>::new());
 }
@@ -539,14 +534,10 @@ fn temp_name_in_the_way_is_named_and_the_previous_conf_stays() {
     fs::create_dir_all(f.path(blocker)).unwrap();
     fs::write(f.path(&format!("{blocker}/x")), "").unwrap();
     assert_eq!(f.apply_as_pid_1(), 0);
-    let message = f.only_error();
-    assert!(
-        message.starts_with(
-            "cannot write /run/modprobe.d/zz-ttm-autosize.conf: /run/modprobe.d/.zz-ttm-autosize.conf.1.tmp is in the way and cannot be removed (is a directory); remove it; "
-        ),
-        "{message}"
+    assert_error_keeps_previous(
+        &f,
+        "cannot write /run/modprobe.d/zz-ttm-autosize.conf: /run/modprobe.d/.zz-ttm-autosize.conf.1.tmp is in the way and cannot be removed (is a directory); remove it; ",
     );
-    previous_stays(&message);
     assert_eq!(f.conf().as_deref(), Some(&old[..]));
     assert_eq!(f.record().as_deref(), Some(&old_record[..]));
     assert_eq!(
