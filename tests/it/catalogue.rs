@@ -12,13 +12,6 @@ use crate::util::{
     differences, is_root, record_path, snapshot,
 };
 
-/// A fixture root: the standard machine with ttm loaded and amdgpu not yet bound, so a
-/// successful `apply` writes run/modprobe.d, run/ttm-autosize *and*
-/// sys/module/ttm/parameters — a refusal that leaks any write shows up in the snapshot.
-fn fixture(name: &str) -> Fixture {
-    Fixture::standard_with_ttm_loaded(name)
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Channel {
     /// apply: <root>/dev/kmsg (one tagged record per line).
@@ -1353,7 +1346,10 @@ fn run_case(case: &Case) -> Result<(), String> {
             case.name
         ));
     }
-    let f = fixture(case.name);
+    // ttm loaded and amdgpu not yet bound: a successful `apply` writes run/modprobe.d,
+    // run/ttm-autosize *and* sys/module/ttm/parameters, so a refusal that leaks any write
+    // shows up in the snapshot.
+    let f = Fixture::standard_with_ttm_loaded(case.name);
     (case.setup)(&f);
     let before = snapshot_but_kmsg(&f);
     let run = f
@@ -1481,7 +1477,7 @@ fn run_case(case: &Case) -> Result<(), String> {
 /// stays readable by `status` (it is read back up to 1 MiB).
 #[test]
 fn modprobe_knob_lines_kept_are_bounded() {
-    let f = fixture("modprobe-equal-lines");
+    let f = Fixture::standard_with_ttm_loaded("modprobe-equal-lines");
     f.write(
         "etc/modprobe.d/many.conf",
         "options ttm pages_limit=1000\n".repeat(2_000),

@@ -25,11 +25,6 @@ use crate::util::{
     BINARY, Fixture, POLICY, ROOT_ENV, Running, conf_path, is_root, record_path, repo,
 };
 
-/// The standard machine: ttm is a module that is not loaded, so only run/ is written.
-fn fixture(name: &str) -> Fixture {
-    Fixture::standard(name)
-}
-
 /// Three policies that give three different plans.
 const POLICIES: [&str; 3] = [
     "gpu = \"85%\"\n",
@@ -159,7 +154,7 @@ fn assert_failed_cleanly(f: &Fixture, old: &[u8], reason: &str) {
 /// its first page cannot be allocated. The old conf stays, the temp file is removed.
 #[test]
 fn full_filesystem_keeps_the_old_file() {
-    let f = fixture("full");
+    let f = Fixture::standard("full");
     let run = f.path("run");
     let Some(_mount) = Tmpfs::mount(&run, "size=16k,mode=0755") else {
         panic!(
@@ -201,7 +196,7 @@ fn full_filesystem_keeps_the_old_file() {
 /// EROFS: /run read-only (or, unprivileged, run/modprobe.d mode 0555).
 #[test]
 fn read_only_target_keeps_the_old_file() {
-    let f = fixture("read-only");
+    let f = Fixture::standard("read-only");
     let run = f.path("run");
     let mount = Tmpfs::mount(&run, "size=1m,mode=0755");
     let old = old_conf(&f);
@@ -232,7 +227,7 @@ fn read_only_target_keeps_the_old_file() {
 /// record for it, no temp file.
 #[test]
 fn concurrent_applies_never_expose_a_partial_file() {
-    let f = fixture("concurrent");
+    let f = Fixture::standard("concurrent");
     // The complete conf each policy gives, from a run of its own.
     let mut expected = Vec::new();
     for p in POLICIES {
@@ -305,7 +300,7 @@ fn concurrent_applies_never_expose_a_partial_file() {
 /// the conf and the decision record.
 #[test]
 fn second_apply_is_idempotent_and_does_not_rewrite() {
-    let f = fixture("twice");
+    let f = Fixture::standard("twice");
     assert_eq!(f.apply(), 0);
     let stat = |relative: &str| {
         let m = fs::metadata(f.path(relative)).unwrap();
@@ -356,7 +351,7 @@ fn second_apply_is_idempotent_and_does_not_rewrite() {
 /// ignored by kmod (not *.conf), and our write goes through our own temp file.
 #[test]
 fn stale_temp_file_of_another_run_does_not_break_apply() {
-    let f = fixture("stale-temp");
+    let f = Fixture::standard("stale-temp");
     fs::create_dir_all(f.path("run/modprobe.d")).unwrap();
     let stale = f.path("run/modprobe.d/.zz-ttm-autosize.conf.1.tmp");
     fs::write(&stale, "options ttm pages_limit=1\n").unwrap();
@@ -450,7 +445,7 @@ fn assert_error_keeps_previous(f: &Fixture, beginning: &str) {
 /// stays in force, and the message says so with its values — not "kernel defaults".
 #[test]
 fn immutable_conf_keeps_the_previous_one_and_says_so() {
-    let f = fixture("immutable-conf");
+    let f = Fixture::standard("immutable-conf");
     let (old, old_record) = previous_state(&f);
     let _guard = Immutable::set(&f.path(&conf_path()));
     assert_eq!(f.apply(), 0);
@@ -471,7 +466,7 @@ fn immutable_conf_keeps_the_previous_one_and_says_so() {
 /// back, so conf and record still describe the same decision.
 #[test]
 fn record_failure_after_the_conf_puts_the_previous_conf_back() {
-    let f = fixture("record-fails-restore");
+    let f = Fixture::standard("record-fails-restore");
     let (old, old_record) = previous_state(&f);
     let _guard = Immutable::set(&f.path(&record_path()));
     assert_eq!(f.apply(), 0);
@@ -495,7 +490,7 @@ fn record_failure_after_the_conf_puts_the_previous_conf_back() {
 /// kernel defaults apply — which is then true.
 #[test]
 fn record_failure_after_the_conf_removes_a_new_conf() {
-    let f = fixture("record-fails-remove");
+    let f = Fixture::standard("record-fails-remove");
     previous_state(&f);
     fs::remove_file(f.path(&conf_path())).unwrap();
     let _guard = Immutable::set(&f.path(&record_path()));
@@ -512,7 +507,7 @@ fn record_failure_after_the_conf_removes_a_new_conf() {
 /// so the conf is never touched.
 #[test]
 fn read_only_record_directory_touches_no_conf() {
-    let f = fixture("record-dir-ro");
+    let f = Fixture::standard("record-dir-ro");
     let (old, _) = previous_state(&f);
     let _mount = mount_or_panic(&f.path("run/ttm-autosize"), "ro,size=16k,mode=0755");
     assert_eq!(f.apply(), 0);
@@ -528,7 +523,7 @@ fn read_only_record_directory_touches_no_conf() {
 /// message names it and says that the previous conf stays.
 #[test]
 fn temp_name_in_the_way_is_named_and_the_previous_conf_stays() {
-    let f = fixture("temp-in-the-way");
+    let f = Fixture::standard("temp-in-the-way");
     let (old, old_record) = previous_state(&f);
     let blocker = "run/modprobe.d/.zz-ttm-autosize.conf.1.tmp";
     fs::create_dir_all(f.path(blocker)).unwrap();
@@ -553,7 +548,7 @@ fn temp_name_in_the_way_is_named_and_the_previous_conf_stays() {
 /// from before the sysfs writes, and the warning says which values it does not list.
 #[test]
 fn record_rewrite_after_sysfs_failing_is_reported() {
-    let f = fixture("sysfs-rewrite-fails");
+    let f = Fixture::standard("sysfs-rewrite-fails");
     f.write("sys/module/ttm/parameters/pages_limit", "0\n");
     f.write("sys/module/ttm/parameters/page_pool_size", "0\n");
     // The tmpfs root takes one inode: one is left, for the first record.
@@ -586,7 +581,7 @@ fn record_rewrite_after_sysfs_failing_is_reported() {
 /// policies (its fingerprint and its pages_limit agree).
 #[test]
 fn policy_replaced_while_many_applies_read_it() {
-    let f = fixture("policy-swap");
+    let f = Fixture::standard("policy-swap");
     let mut expected = std::collections::BTreeMap::new();
     for p in POLICIES {
         f.policy(p);
@@ -690,7 +685,7 @@ fn policy_replaced_while_many_applies_read_it() {
 /// outside the root (the old behaviour) cannot create anything on the real machine.
 #[test]
 fn status_output_is_under_the_root_and_never_creates_a_directory() {
-    let f = fixture("status-output");
+    let f = Fixture::standard("status-output");
     assert_eq!(f.apply(), 0);
     let status = |output: &str| {
         f.run(&["status", "--format", "prometheus", "--output", output])
@@ -748,7 +743,7 @@ fn metrics_unit_creates_its_directory() {
 /// read-only /run says so too.
 #[test]
 fn directories_made_by_a_failed_run_are_removed() {
-    let f = fixture("dirs-removed");
+    let f = Fixture::standard("dirs-removed");
     let run = f.path("run");
     {
         // The tmpfs root takes one inode: one is left.
