@@ -10,91 +10,19 @@
 //! expected/ from the run. A machine also has `facts`: values written by hand that its
 //! `plan --json` output must show, so the corpus states what is right, not what was blessed.
 
-use std::collections::BTreeMap;
 use std::fs;
-use std::os::unix::fs::{PermissionsExt, symlink};
+use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::Value;
 
-#[derive(Debug, PartialEq, Eq)]
-enum Entry {
-    File { contents: Vec<u8>, mode: u32 },
-    Dir,
-    Link(PathBuf),
-}
+use crate::util::{
+    Entry, Fixture, Running, assert_all, check_generated_conf, conf_path, differences, program,
+    python3, repo, snapshot,
+};
 
-fn snapshot(root: &Path) -> BTreeMap<String, Entry> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let relative = path
-                .strip_prefix(root)
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
-            let meta = fs::symlink_metadata(&path).unwrap();
-            let value = if meta.file_type().is_symlink() {
-                Entry::Link(fs::read_link(&path).unwrap())
-            } else if meta.is_dir() {
-                stack.push(path.clone());
-                Entry::Dir
-            } else {
-                Entry::File {
-                    contents: fs::read(&path).unwrap(),
-                    mode: meta.permissions().mode() & 0o777,
-                }
-            };
-            out.insert(relative, value);
-        }
-    }
-    out
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap().flatten() {
-        let target = to.join(entry.file_name());
-        let meta = fs::symlink_metadata(entry.path()).unwrap();
-        if meta.file_type().is_symlink() {
-            symlink(fs::read_link(entry.path()).unwrap(), &target).unwrap();
-        } else if meta.is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), &target).unwrap();
-            // Fixtures are checked out with whatever umask git had; policies must not be
-            // group/world-writable, so pin the mode.
-            fs::set_permissions(&target, fs::Permissions::from_mode(0o644)).unwrap();
-        }
-    }
-}
-
-fn describe(entry: Option<&Entry>) -> String {
-    match entry {
-        None => "(absent)".into(),
-        Some(Entry::Dir) => "(directory)".into(),
-        Some(Entry::Link(t)) => format!("-> {}", t.display()),
-        Some(Entry::File { contents, mode }) => {
-            format!("mode {mode:o}:\n{}", String::from_utf8_lossy(contents))
-        }
-    }
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ttm-autosize-case-{}-{name}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// One command of a case and what it printed.
-struct Run {
+/// One command of a case and what it printed, the root shown as `$ROOT`.
+struct Step {
     args: Vec<String>,
     stdout: String,
     stderr: String,
@@ -113,53 +41,45 @@ fn commands(case: &Path) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// Runs the real binary once with `args` against `root`; `work` holds the generator link.
-fn run_command(args: &[String], root: &Path, work: &Path) -> Run {
-    let binary = PathBuf::from(env!("CARGO_BIN_EXE_ttm-autosize"));
-    let (program, words) = if args.first().map(String::as_str) == Some("generator") {
-        let link = work.join("ttm-autosize-generator");
+/// Runs the real binary once with `args` against the fixture's root; `generator` runs
+/// it under the generator's name, a link next to the root.
+fn run_command(args: &[String], f: &Fixture) -> Result<Step, String> {
+    let binary = PathBuf::from(crate::util::BINARY);
+    let (path, words) = if args.first().map(String::as_str) == Some("generator") {
+        let link = f.dir().join("ttm-autosize-generator");
         if fs::symlink_metadata(&link).is_err() {
             symlink(&binary, &link).unwrap();
         }
-        let dir = root.join("run/systemd/generator");
+        let dir = f.path("run/systemd/generator");
         (link, vec![dir.to_string_lossy().into_owned()])
     } else {
         (binary, args.to_vec())
     };
-    let output = Command::new(&program)
-        .args(&words)
-        .env("TTM_AUTOSIZE_ROOT", root)
-        .env_remove("RUST_BACKTRACE")
-        .output()
-        .unwrap();
-    let shown =
-        |bytes: &[u8]| String::from_utf8_lossy(bytes).replace(&*root.to_string_lossy(), "$ROOT");
-    Run {
+    let mut command = program(&path);
+    command.args(&words).env(crate::util::ROOT_ENV, &f.root);
+    let run = Running::start(command, f.dir(), None, None)
+        .map_err(|e| format!("cannot start {}: {e}", path.display()))?
+        .finish()
+        .map_err(|e| format!("`{}`: {e}", args.join(" ")))?;
+    let root = f.root.to_string_lossy();
+    Ok(Step {
         args: args.to_vec(),
-        stdout: shown(&output.stdout),
-        stderr: shown(&output.stderr),
-        code: output.status.code().unwrap_or(-1),
-    }
-}
-
-/// A scratch copy of the case's root: (work directory, root inside it).
-fn prepare(case: &Path, name: &str) -> (PathBuf, PathBuf) {
-    let work = scratch(name);
-    let root = work.join("root");
-    copy_tree(&case.join("root"), &root);
-    (work, root)
+        stdout: run.stdout.replace(&*root, "$ROOT"),
+        stderr: run.stderr.replace(&*root, "$ROOT"),
+        code: run.code.unwrap_or(-1),
+    })
 }
 
 /// Every command of the case's `cmd`, in order, on the same root.
-fn run_all(case: &Path, root: &Path, work: &Path) -> Vec<Run> {
+fn run_all(case: &Path, f: &Fixture) -> Result<Vec<Step>, String> {
     commands(case)
         .iter()
-        .map(|args| run_command(args, root, work))
+        .map(|args| run_command(args, f))
         .collect()
 }
 
 /// (stdout, stderr, exit) as expected/ holds them: one command exactly as it printed.
-fn recorded(runs: &[Run]) -> (String, String, String) {
+fn recorded(runs: &[Step]) -> (String, String, String) {
     if let [only] = runs {
         return (
             only.stdout.clone(),
@@ -167,7 +87,7 @@ fn recorded(runs: &[Run]) -> (String, String, String) {
             format!("{}\n", only.code),
         );
     }
-    let joined = |outputs: Vec<(&Run, &String)>| {
+    let joined = |outputs: Vec<(&Step, &String)>| {
         let mut text = String::new();
         for (run, output) in outputs {
             // A command whose output lacks its last newline still gets its header on a line.
@@ -191,10 +111,10 @@ fn recorded(runs: &[Run]) -> (String, String, String) {
 
 fn run_case(case: &Path) -> Result<(), String> {
     let name = case.file_name().unwrap().to_string_lossy().into_owned();
-    let (work, root) = prepare(case, &name);
-    let before = snapshot(&root);
-    let runs = run_all(case, &root, &work);
-    let after = snapshot(&root);
+    let f = Fixture::copy_of(&case.join("root"), &name);
+    let before = snapshot(&f.root);
+    let runs = run_all(case, &f).map_err(|e| format!("case {name}: {e}"))?;
+    let after = snapshot(&f.root);
     let (stdout, stderr, exit) = recorded(&runs);
 
     let expected_dir = case.join("expected");
@@ -212,7 +132,7 @@ fn run_case(case: &Path) -> Result<(), String> {
             }
             let target = expected_dir.join("root").join(path);
             match entry {
-                Entry::Dir => fs::create_dir_all(&target).unwrap(),
+                Entry::Dir { .. } => fs::create_dir_all(&target).unwrap(),
                 Entry::Link(t) => {
                     fs::create_dir_all(target.parent().unwrap()).unwrap();
                     symlink(t, &target).unwrap();
@@ -221,9 +141,9 @@ fn run_case(case: &Path) -> Result<(), String> {
                     fs::create_dir_all(target.parent().unwrap()).unwrap();
                     fs::write(&target, contents).unwrap();
                 }
+                Entry::Special(kind) => panic!("case {name}: the run left a {kind} at {path}"),
             }
         }
-        let _ = fs::remove_dir_all(&work);
         return Ok(());
     }
 
@@ -250,30 +170,27 @@ fn run_case(case: &Path) -> Result<(), String> {
     }
     let mut want = before;
     for (path, entry) in snapshot(&expected_dir.join("root")) {
-        let entry = match entry {
-            // Everything ttm-autosize writes is 0644.
-            Entry::File { contents, .. } => Entry::File {
-                contents,
-                mode: 0o644,
-            },
-            other => other,
-        };
-        want.insert(path, entry);
-    }
-    for path in want
-        .keys()
-        .chain(after.keys())
-        .collect::<std::collections::BTreeSet<_>>()
-    {
-        if want.get(path) != after.get(path) {
-            problems.push(format!(
-                "{path}:\n--- expected {}\n--- got {}",
-                describe(want.get(path)),
-                describe(after.get(path))
-            ));
+        match entry {
+            // Everything ttm-autosize writes is 0644, every directory it makes 0755; a
+            // directory that holds what it wrote may have been there before.
+            Entry::File { contents, .. } => {
+                want.insert(
+                    path,
+                    Entry::File {
+                        contents,
+                        mode: 0o644,
+                    },
+                );
+            }
+            Entry::Dir { .. } => {
+                want.entry(path).or_insert(Entry::Dir { mode: 0o755 });
+            }
+            other => {
+                want.insert(path, other);
+            }
         }
     }
-    let _ = fs::remove_dir_all(&work);
+    problems.extend(differences(&want, &after));
     if problems.is_empty() {
         Ok(())
     } else {
@@ -322,9 +239,8 @@ fn check_facts(case: &Path) -> Result<(), String> {
     let Ok(facts) = fs::read_to_string(case.join("facts")) else {
         return Err(format!("machine {name}: no facts file"));
     };
-    let (work, root) = prepare(case, &format!("facts-{name}"));
-    let runs = run_all(case, &root, &work);
-    let _ = fs::remove_dir_all(&work);
+    let f = Fixture::copy_of(&case.join("root"), &format!("facts-{name}"));
+    let runs = run_all(case, &f).map_err(|e| format!("machine {name}: {e}"))?;
     let Some(run) = runs.iter().find(|r| {
         r.args.first().map(String::as_str) == Some("plan") && r.args.iter().any(|a| a == "--json")
     }) else {
@@ -383,9 +299,7 @@ fn check_facts(case: &Path) -> Result<(), String> {
 
 /// The case directories under tests/`folder`, sorted.
 fn case_dirs(folder: &str, at_least: usize) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests")
-        .join(folder);
+    let dir = repo("tests").join(folder);
     let mut cases: Vec<PathBuf> = fs::read_dir(&dir)
         .unwrap()
         .flatten()
@@ -401,30 +315,24 @@ fn case_dirs(folder: &str, at_least: usize) -> Vec<PathBuf> {
     cases
 }
 
-fn assert_all(cases: &[PathBuf], check: fn(&Path) -> Result<(), String>) {
-    let failures: Vec<String> = cases.iter().filter_map(|c| check(c).err()).collect();
-    assert!(
-        failures.is_empty(),
-        "{} of {} failed:\n\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n\n")
-    );
+/// Each case in turn: they are quick, and the tests around them run in parallel.
+fn assert_every(what: &str, cases: &[PathBuf], check: fn(&Path) -> Result<(), String>) {
+    assert_all(what, cases, 1, |case| check(case));
 }
 
 #[test]
 fn fixture_cases() {
-    assert_all(&case_dirs("cases", 20), run_case);
+    assert_every("fixture cases", &case_dirs("cases", 20), run_case);
 }
 
 #[test]
 fn machine_profiles() {
-    assert_all(&case_dirs("machines", 12), run_case);
+    assert_every("machine profiles", &case_dirs("machines", 12), run_case);
 }
 
 #[test]
 fn machine_facts() {
-    assert_all(&case_dirs("machines", 12), check_facts);
+    assert_every("machine facts", &case_dirs("machines", 12), check_facts);
 }
 
 /// The `installed_ram_bytes` a machine's facts state, if they state one.
@@ -472,12 +380,7 @@ fn machine_smbios_tables_give_the_installed_ram_of_their_facts() {
 
 #[test]
 fn machine_smbios_tables_match_their_descriptions() {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/machines/make-dmi");
-    let output = Command::new("python3")
-        .arg(&script)
-        .arg("--check")
-        .output()
-        .expect("python3 (3.11 or later) is needed for this test (apt-get install python3)");
+    let output = python3("tests/machines/make-dmi", &["--check".as_ref()]);
     assert!(
         output.status.success(),
         "{}{}",
@@ -489,18 +392,16 @@ fn machine_smbios_tables_match_their_descriptions() {
 /// Every conf a case leaves behind obeys the generated file's rule: comments and `options`
 /// lines whose values are inside their knob's range, nothing the kernel would refuse.
 fn written_values_are_in_range(case: &Path) -> Result<(), String> {
-    let conf = case.join("expected/root/run/modprobe.d/zz-ttm-autosize.conf");
-    let Ok(text) = fs::read_to_string(&conf) else {
+    let conf = case.join("expected/root").join(conf_path());
+    let Ok(contents) = fs::read(&conf) else {
         return Ok(());
     };
-    ttm_autosize::apply::parse_generated_conf(&text)
-        .map(|_| ())
-        .map_err(|e| format!("{}: {e}", conf.display()))
+    check_generated_conf(&contents).map_err(|e| format!("{}: {e}", conf.display()))
 }
 
 #[test]
 fn no_written_value_is_outside_its_range() {
     let mut cases = case_dirs("cases", 20);
     cases.extend(case_dirs("machines", 12));
-    assert_all(&cases, written_values_are_in_range);
+    assert_every("generated files", &cases, written_values_are_in_range);
 }

@@ -10,94 +10,62 @@
 //! Tests run as root here, and root ignores file modes (CAP_DAC_OVERRIDE), so `chmod 0555
 //! run/modprobe.d` does not make a write fail. What does, for root too, is a real
 //! filesystem: a tmpfs mounted on <root>/run that is full (ENOSPC on write) or remounted
-//! read-only (EROFS on create). Those tests need mount(2) (CAP_SYS_ADMIN); without it they
-//! fall back to chmod, which works for an unprivileged user, and say so.
+//! read-only (EROFS on create). Those tests need mount(2) (CAP_SYS_ADMIN): without it the
+//! read-only one falls back to chmod, which works for an unprivileged user, and the others
+//! fail saying what they need.
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-const RELEASE: &str = "6.12.48+deb13-amd64";
-const CONF: &str = "run/modprobe.d/zz-ttm-autosize.conf";
-const RECORD: &str = "run/ttm-autosize/decision.json";
-const TIMEOUT: Duration = Duration::from_secs(10);
+use crate::util::{
+    BINARY, Fixture, POLICY, ROOT_ENV, Running, conf_path, is_root, record_path, repo,
+};
 
-struct Fixture {
-    dir: PathBuf,
-    root: PathBuf,
-}
+/// Three policies that give three different plans.
+const POLICIES: [&str; 3] = [
+    "gpu = \"85%\"\n",
+    "gpu = \"60%\"\nreserve = \"8GiB\"\n",
+    "profile = \"aggressive\"\n",
+];
 
 impl Fixture {
-    /// A 128 GiB machine, ttm as a module that is not loaded (so only run/ is written).
-    fn new(name: &str) -> Fixture {
-        let dir =
-            std::env::temp_dir().join(format!("ttm-autosize-faults-{}-{name}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        let f = Fixture {
-            root: dir.join("root"),
-            dir,
-        };
-        f.write("proc/meminfo", "MemTotal:       134217728 kB\n");
-        f.write("proc/cmdline", "root=UUID=1234 ro quiet\n");
-        f.write("proc/sys/kernel/osrelease", format!("{RELEASE}\n"));
-        f.write(
-            &format!("lib/modules/{RELEASE}/modules.dep"),
-            "kernel/drivers/gpu/drm/amd/amdgpu/amdgpu.ko.xz: kernel/drivers/gpu/drm/ttm/ttm.ko.xz\n",
-        );
-        f.policy("gpu = \"85%\"\n");
-        f.write("dev/kmsg", "");
-        f.write("sys/bus/pci/devices/0000:c5:00.0/vendor", "0x1002\n");
-        f.write("sys/bus/pci/devices/0000:c5:00.0/class", "0x038000\n");
-        fs::create_dir_all(f.root.join("run")).unwrap();
-        f
-    }
-
-    fn path(&self, relative: &str) -> PathBuf {
-        self.root.join(relative)
-    }
-
-    fn write(&self, relative: &str, contents: impl AsRef<[u8]>) {
-        let path = self.path(relative);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(&path, contents).unwrap();
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
-    }
-
-    fn policy(&self, text: &str) {
-        self.write("etc/ttm-autosize.toml", text);
-    }
-
-    fn spawn(&self, tag: usize) -> Child {
-        Command::new(env!("CARGO_BIN_EXE_ttm-autosize"))
-            .arg("apply")
-            .env("TTM_AUTOSIZE_ROOT", &self.root)
-            .stdin(Stdio::null())
-            .stdout(fs::File::create(self.dir.join(format!("stdout.{tag}"))).unwrap())
-            .stderr(fs::File::create(self.dir.join(format!("stderr.{tag}"))).unwrap())
-            .spawn()
-            .unwrap()
-    }
-
-    /// Runs `apply` to completion under the hard timeout; returns its exit code.
+    /// Runs `apply` to its end under the time limit; returns its exit code.
     fn apply(&self) -> i32 {
-        let mut child = self.spawn(0);
-        wait(&mut child)
+        exit_code(self.start(&["apply"]))
     }
 
-    fn kmsg(&self) -> String {
-        fs::read_to_string(self.path("dev/kmsg")).unwrap_or_default()
+    /// Runs `apply` `n` times at once; every run must exit 0.
+    fn apply_at_once(&self, n: usize, round: usize) {
+        let runs: Vec<Running> = (0..n).map(|_| self.start(&["apply"])).collect();
+        for (i, run) in runs.into_iter().enumerate() {
+            assert_eq!(exit_code(run), 0, "round {round} run {i} of {n}");
+        }
     }
 
-    fn conf(&self) -> Option<Vec<u8>> {
-        fs::read(self.path(CONF)).ok()
+    /// The decision record, which must be there and be JSON.
+    fn record_json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.record().expect("a decision record")).unwrap()
+    }
+
+    /// The error records (`<3>`) in dev/kmsg.
+    fn logged_errors(&self) -> Vec<String> {
+        self.kmsg()
+            .lines()
+            .filter(|l| l.starts_with("<3>"))
+            .map(str::to_string)
+            .collect()
     }
 
     fn temp_files(&self) -> Vec<String> {
         let mut found = Vec::new();
-        for dir in ["run/modprobe.d", "run/ttm-autosize"] {
+        for dir in [
+            ttm_autosize::inputs::CONF_DIR,
+            ttm_autosize::apply::RECORD_DIR,
+        ] {
             if let Ok(entries) = fs::read_dir(self.path(dir)) {
                 for e in entries.flatten() {
                     let name = e.file_name().to_string_lossy().into_owned();
@@ -111,25 +79,16 @@ impl Fixture {
     }
 }
 
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.dir);
-    }
+/// The pages_limit a decision record holds.
+fn pages_limit(record: &serde_json::Value) -> Option<u64> {
+    record["plan"]["knobs"][0]["value"].as_u64()
 }
 
-fn wait(child: &mut Child) -> i32 {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status.code().unwrap_or(-1);
-        }
-        if start.elapsed() > TIMEOUT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("apply still running after {TIMEOUT:?}: a hang");
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
+/// The exit code of a run of `apply`; a hang or a signal fails the test.
+fn exit_code(running: Running) -> i32 {
+    let run = running.finish().unwrap_or_else(|e| panic!("apply: {e}"));
+    run.code
+        .unwrap_or_else(|| panic!("apply ended by a signal: {run:?}"))
 }
 
 /// A tmpfs on `path`, unmounted (lazily) when dropped, even if the test panics.
@@ -185,22 +144,17 @@ fn assert_failed_cleanly(f: &Fixture, old: &[u8], reason: &str) {
         Vec::<String>::new(),
         "temp files left behind"
     );
-    let message = f.only_error();
-    assert!(
-        message.starts_with(&format!(
-            "cannot write /run/modprobe.d/zz-ttm-autosize.conf: {reason}; "
-        )),
-        "{message}"
+    assert_error_keeps_previous(
+        f,
+        &format!("cannot write /run/modprobe.d/zz-ttm-autosize.conf: {reason}; "),
     );
-    // An older conf is in force, not the kernel defaults: the message must say which.
-    previous_stays(&message);
 }
 
 /// ENOSPC in the middle of the write: the temp file is created (tmpfs has inodes left) but
 /// its first page cannot be allocated. The old conf stays, the temp file is removed.
 #[test]
 fn full_filesystem_keeps_the_old_file() {
-    let f = Fixture::new("full");
+    let f = Fixture::standard("full");
     let run = f.path("run");
     let Some(_mount) = Tmpfs::mount(&run, "size=16k,mode=0755") else {
         panic!(
@@ -242,7 +196,7 @@ fn full_filesystem_keeps_the_old_file() {
 /// EROFS: /run read-only (or, unprivileged, run/modprobe.d mode 0555).
 #[test]
 fn read_only_target_keeps_the_old_file() {
-    let f = Fixture::new("read-only");
+    let f = Fixture::standard("read-only");
     let run = f.path("run");
     let mount = Tmpfs::mount(&run, "size=1m,mode=0755");
     let old = old_conf(&f);
@@ -251,7 +205,7 @@ fn read_only_target_keeps_the_old_file() {
             m.remount_read_only();
             "read-only file system"
         }
-        None if !nix::unistd::geteuid().is_root() => {
+        None if !is_root() => {
             fs::set_permissions(f.path("run/modprobe.d"), fs::Permissions::from_mode(0o555))
                 .unwrap();
             "permission denied"
@@ -273,15 +227,10 @@ fn read_only_target_keeps_the_old_file() {
 /// record for it, no temp file.
 #[test]
 fn concurrent_applies_never_expose_a_partial_file() {
-    let f = Fixture::new("concurrent");
-    let policies = [
-        "gpu = \"85%\"\n",
-        "gpu = \"60%\"\nreserve = \"8GiB\"\n",
-        "profile = \"aggressive\"\n",
-    ];
+    let f = Fixture::standard("concurrent");
     // The complete conf each policy gives, from a run of its own.
     let mut expected = Vec::new();
-    for p in policies {
+    for p in POLICIES {
         f.policy(p);
         assert_eq!(f.apply(), 0);
         expected.push(f.conf().unwrap());
@@ -310,23 +259,18 @@ fn concurrent_applies_never_expose_a_partial_file() {
             }
         });
         for round in 0..rounds {
-            let which = round % policies.len();
-            f.policy(policies[which]);
+            let which = round % POLICIES.len();
+            f.policy(POLICIES[which]);
             let n = 2 + round % 7;
-            let mut children: Vec<Child> = (0..n).map(|i| f.spawn(i)).collect();
-            for child in &mut children {
-                assert_eq!(wait(child), 0);
-            }
+            f.apply_at_once(n, round);
             assert_eq!(
                 f.conf().as_ref(),
                 Some(&expected[which]),
                 "round {round} ({n} runs)"
             );
             assert_eq!(f.temp_files(), Vec::<String>::new(), "round {round}");
-            let record: serde_json::Value =
-                serde_json::from_slice(&fs::read(f.path(RECORD)).unwrap()).unwrap();
             let summary = String::from_utf8_lossy(&expected[which]).into_owned();
-            let pages = record["plan"]["knobs"][0]["value"].as_u64().unwrap();
+            let pages = pages_limit(&f.record_json()).unwrap();
             assert!(
                 summary.contains(&format!("pages_limit={pages}")),
                 "round {round}"
@@ -345,12 +289,7 @@ fn concurrent_applies_never_expose_a_partial_file() {
         reads.load(Ordering::Relaxed) > rounds,
         "the watcher barely ran"
     );
-    let errors: Vec<String> = f
-        .kmsg()
-        .lines()
-        .filter(|l| l.starts_with("<3>"))
-        .map(str::to_string)
-        .collect();
+    let errors = f.logged_errors();
     assert!(
         errors.is_empty(),
         "concurrent runs logged errors: {errors:?}"
@@ -361,7 +300,7 @@ fn concurrent_applies_never_expose_a_partial_file() {
 /// the conf and the decision record.
 #[test]
 fn second_apply_is_idempotent_and_does_not_rewrite() {
-    let f = Fixture::new("twice");
+    let f = Fixture::standard("twice");
     assert_eq!(f.apply(), 0);
     let stat = |relative: &str| {
         let m = fs::metadata(f.path(relative)).unwrap();
@@ -373,13 +312,13 @@ fn second_apply_is_idempotent_and_does_not_rewrite() {
             fs::read(f.path(relative)).unwrap(),
         )
     };
-    let first = (stat(CONF), stat(RECORD));
+    let first = (stat(&conf_path()), stat(&record_path()));
     assert_eq!(first.0.3, 0o644);
     assert_eq!(first.1.3, 0o644);
     // Coarse-grained timestamps must not hide a rewrite.
     std::thread::sleep(Duration::from_millis(20));
     assert_eq!(f.apply(), 0);
-    let second = (stat(CONF), stat(RECORD));
+    let second = (stat(&conf_path()), stat(&record_path()));
     assert_eq!(first, second, "the second apply rewrote a file");
     assert_eq!(f.temp_files(), Vec::<String>::new());
     let kmsg = f.kmsg();
@@ -400,7 +339,7 @@ fn second_apply_is_idempotent_and_does_not_rewrite() {
     // A changed policy replaces the file (new inode, by rename), completely.
     f.policy("gpu = \"60%\"\n");
     assert_eq!(f.apply(), 0);
-    let third = stat(CONF);
+    let third = stat(&conf_path());
     assert_ne!(
         third.0, first.0.0,
         "a new content comes by rename, as a new inode"
@@ -412,7 +351,7 @@ fn second_apply_is_idempotent_and_does_not_rewrite() {
 /// ignored by kmod (not *.conf), and our write goes through our own temp file.
 #[test]
 fn stale_temp_file_of_another_run_does_not_break_apply() {
-    let f = Fixture::new("stale-temp");
+    let f = Fixture::standard("stale-temp");
     fs::create_dir_all(f.path("run/modprobe.d")).unwrap();
     let stale = f.path("run/modprobe.d/.zz-ttm-autosize.conf.1.tmp");
     fs::write(&stale, "options ttm pages_limit=1\n").unwrap();
@@ -458,24 +397,18 @@ fn mount_or_panic(path: &Path, options: &str) -> Tmpfs {
 }
 
 impl Fixture {
-    fn record(&self) -> Option<Vec<u8>> {
-        fs::read(self.path(RECORD)).ok()
-    }
-
     /// Runs `apply` as pid 1 of a new PID namespace, so its temp file names are known in
     /// advance (`.zz-ttm-autosize.conf.1.tmp`).
     fn apply_as_pid_1(&self) -> i32 {
-        let mut child = Command::new("unshare")
-            .args(["--pid", "--fork"])
-            .arg(env!("CARGO_BIN_EXE_ttm-autosize"))
-            .arg("apply")
-            .env("TTM_AUTOSIZE_ROOT", &self.root)
-            .stdin(Stdio::null())
-            .stdout(fs::File::create(self.dir.join("stdout.pid1")).unwrap())
-            .stderr(fs::File::create(self.dir.join("stderr.pid1")).unwrap())
-            .spawn()
+        let mut command = Command::new("unshare");
+        command
+            .args(["--pid", "--fork", BINARY, "apply"])
+            .env(ROOT_ENV, &self.root)
+            .env_remove("RUST_BACKTRACE")
+            .stdin(Stdio::null());
+        let running = Running::start(command, self.dir(), None, None)
             .expect("unshare (util-linux) is needed for this test");
-        wait(&mut child)
+        exit_code(running)
     }
 
     /// The one kernel-log record of a failed run, which must be an error.
@@ -495,29 +428,31 @@ fn previous_state(f: &Fixture) -> (Vec<u8>, Vec<u8>) {
     (conf, f.record().expect("first apply writes the record"))
 }
 
-fn previous_stays(message: &str) {
+/// The one error record begins with `beginning` and says that the previous conf, an older
+/// one and not the kernel defaults, stays in force, with its values.
+fn assert_error_keeps_previous(f: &Fixture, beginning: &str) {
+    let message = f.only_error();
     let stays = format!(
         "nothing written; the previous /run/modprobe.d/zz-ttm-autosize.conf stays in force ({OLD_OPTIONS})"
     );
-    assert!(message.ends_with(&stays), "{message}");
+    assert!(
+        message.starts_with(beginning) && message.ends_with(&stays),
+        "{message}"
+    );
 }
 
 /// An immutable conf (`chattr +i`) cannot be replaced: the rename fails. The previous conf
 /// stays in force, and the message says so with its values — not "kernel defaults".
 #[test]
 fn immutable_conf_keeps_the_previous_one_and_says_so() {
-    let f = Fixture::new("immutable-conf");
+    let f = Fixture::standard("immutable-conf");
     let (old, old_record) = previous_state(&f);
-    let _guard = Immutable::set(&f.path(CONF));
+    let _guard = Immutable::set(&f.path(&conf_path()));
     assert_eq!(f.apply(), 0);
-    let message = f.only_error();
-    assert!(
-        message.starts_with(
-            "cannot write /run/modprobe.d/zz-ttm-autosize.conf: operation not permitted; "
-        ),
-        "{message}"
+    assert_error_keeps_previous(
+        &f,
+        "cannot write /run/modprobe.d/zz-ttm-autosize.conf: operation not permitted; ",
     );
-    previous_stays(&message);
     assert_eq!(f.conf().as_deref(), Some(&old[..]));
     assert_eq!(
         f.record().as_deref(),
@@ -531,9 +466,9 @@ fn immutable_conf_keeps_the_previous_one_and_says_so() {
 /// back, so conf and record still describe the same decision.
 #[test]
 fn record_failure_after_the_conf_puts_the_previous_conf_back() {
-    let f = Fixture::new("record-fails-restore");
+    let f = Fixture::standard("record-fails-restore");
     let (old, old_record) = previous_state(&f);
-    let _guard = Immutable::set(&f.path(RECORD));
+    let _guard = Immutable::set(&f.path(&record_path()));
     assert_eq!(f.apply(), 0);
     let message = f.only_error();
     assert_eq!(
@@ -555,10 +490,10 @@ fn record_failure_after_the_conf_puts_the_previous_conf_back() {
 /// kernel defaults apply — which is then true.
 #[test]
 fn record_failure_after_the_conf_removes_a_new_conf() {
-    let f = Fixture::new("record-fails-remove");
+    let f = Fixture::standard("record-fails-remove");
     previous_state(&f);
-    fs::remove_file(f.path(CONF)).unwrap();
-    let _guard = Immutable::set(&f.path(RECORD));
+    fs::remove_file(f.path(&conf_path())).unwrap();
+    let _guard = Immutable::set(&f.path(&record_path()));
     assert_eq!(f.apply(), 0);
     assert_eq!(
         f.only_error(),
@@ -572,17 +507,14 @@ fn record_failure_after_the_conf_removes_a_new_conf() {
 /// so the conf is never touched.
 #[test]
 fn read_only_record_directory_touches_no_conf() {
-    let f = Fixture::new("record-dir-ro");
+    let f = Fixture::standard("record-dir-ro");
     let (old, _) = previous_state(&f);
     let _mount = mount_or_panic(&f.path("run/ttm-autosize"), "ro,size=16k,mode=0755");
     assert_eq!(f.apply(), 0);
-    let message = f.only_error();
-    assert!(
-        message
-            .starts_with("cannot write /run/ttm-autosize/decision.json: read-only file system; "),
-        "{message}"
+    assert_error_keeps_previous(
+        &f,
+        "cannot write /run/ttm-autosize/decision.json: read-only file system; ",
     );
-    previous_stays(&message);
     assert_eq!(f.conf().as_deref(), Some(&old[..]));
     assert_eq!(f.temp_files(), Vec::<String>::new());
 }
@@ -591,20 +523,16 @@ fn read_only_record_directory_touches_no_conf() {
 /// message names it and says that the previous conf stays.
 #[test]
 fn temp_name_in_the_way_is_named_and_the_previous_conf_stays() {
-    let f = Fixture::new("temp-in-the-way");
+    let f = Fixture::standard("temp-in-the-way");
     let (old, old_record) = previous_state(&f);
     let blocker = "run/modprobe.d/.zz-ttm-autosize.conf.1.tmp";
     fs::create_dir_all(f.path(blocker)).unwrap();
     fs::write(f.path(&format!("{blocker}/x")), "").unwrap();
     assert_eq!(f.apply_as_pid_1(), 0);
-    let message = f.only_error();
-    assert!(
-        message.starts_with(
-            "cannot write /run/modprobe.d/zz-ttm-autosize.conf: /run/modprobe.d/.zz-ttm-autosize.conf.1.tmp is in the way and cannot be removed (is a directory); remove it; "
-        ),
-        "{message}"
+    assert_error_keeps_previous(
+        &f,
+        "cannot write /run/modprobe.d/zz-ttm-autosize.conf: /run/modprobe.d/.zz-ttm-autosize.conf.1.tmp is in the way and cannot be removed (is a directory); remove it; ",
     );
-    previous_stays(&message);
     assert_eq!(f.conf().as_deref(), Some(&old[..]));
     assert_eq!(f.record().as_deref(), Some(&old_record[..]));
     assert_eq!(
@@ -620,7 +548,7 @@ fn temp_name_in_the_way_is_named_and_the_previous_conf_stays() {
 /// from before the sysfs writes, and the warning says which values it does not list.
 #[test]
 fn record_rewrite_after_sysfs_failing_is_reported() {
-    let f = Fixture::new("sysfs-rewrite-fails");
+    let f = Fixture::standard("sysfs-rewrite-fails");
     f.write("sys/module/ttm/parameters/pages_limit", "0\n");
     f.write("sys/module/ttm/parameters/page_pool_size", "0\n");
     // The tmpfs root takes one inode: one is left, for the first record.
@@ -641,7 +569,7 @@ fn record_rewrite_after_sysfs_failing_is_reported() {
         fs::read_to_string(f.path("sys/module/ttm/parameters/pages_limit")).unwrap(),
         "28521216\n"
     );
-    let record: serde_json::Value = serde_json::from_slice(&f.record().unwrap()).unwrap();
+    let record = f.record_json();
     assert_eq!(record["sysfs_written"], serde_json::json!([]), "{record}");
     assert!(String::from_utf8_lossy(&f.conf().unwrap()).contains("pages_limit=28521216"));
     assert_eq!(f.temp_files(), Vec::<String>::new());
@@ -653,20 +581,14 @@ fn record_rewrite_after_sysfs_failing_is_reported() {
 /// policies (its fingerprint and its pages_limit agree).
 #[test]
 fn policy_replaced_while_many_applies_read_it() {
-    let f = Fixture::new("policy-swap");
-    let policies = [
-        "gpu = \"85%\"\n",
-        "gpu = \"60%\"\nreserve = \"8GiB\"\n",
-        "profile = \"aggressive\"\n",
-    ];
+    let f = Fixture::standard("policy-swap");
     let mut expected = std::collections::BTreeMap::new();
-    for p in policies {
+    for p in POLICIES {
         f.policy(p);
         assert_eq!(f.apply(), 0);
-        let record: serde_json::Value = serde_json::from_slice(&f.record().unwrap()).unwrap();
         expected.insert(
             ttm_autosize::system::fingerprint(p.as_bytes()),
-            record["plan"]["knobs"][0]["value"].as_u64().unwrap(),
+            pages_limit(&f.record_json()).unwrap(),
         );
     }
     assert_eq!(expected.len(), 3);
@@ -678,7 +600,7 @@ fn policy_replaced_while_many_applies_read_it() {
         let record: serde_json::Value =
             serde_json::from_slice(bytes).map_err(|e| format!("not a complete record: {e}"))?;
         let fingerprint = record["policy_fingerprint"].as_str().unwrap_or_default();
-        let pages = record["plan"]["knobs"][0]["value"].as_u64();
+        let pages = pages_limit(&record);
         match expected.get(fingerprint) {
             Some(want) if Some(*want) == pages => Ok(()),
             _ => Err(format!("record of no policy: {fingerprint} {pages:?}")),
@@ -697,11 +619,11 @@ fn policy_replaced_while_many_applies_read_it() {
             // and its open is hit often.
             use std::os::unix::ffi::OsStrExt;
             let cstr = |p: PathBuf| std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
-            let target = cstr(f.path("etc/ttm-autosize.toml"));
-            let spares: Vec<_> = (1..policies.len())
+            let target = cstr(f.path(POLICY));
+            let spares: Vec<_> = (1..POLICIES.len())
                 .map(|i| {
                     let spare = f.path(&format!("etc/.ttm-autosize.toml.{i}"));
-                    fs::write(&spare, policies[i]).unwrap();
+                    fs::write(&spare, POLICIES[i]).unwrap();
                     fs::set_permissions(&spare, fs::Permissions::from_mode(0o644)).unwrap();
                     cstr(spare)
                 })
@@ -735,10 +657,7 @@ fn policy_replaced_while_many_applies_read_it() {
             }
         });
         for round in 0..rounds {
-            let mut children: Vec<Child> = (0..20).map(|i| f.spawn(i)).collect();
-            for (i, child) in children.iter_mut().enumerate() {
-                assert_eq!(wait(child), 0, "round {round} run {i}");
-            }
+            f.apply_at_once(20, round);
             if let Err(e) = check_record(&f.record().unwrap()) {
                 bad.lock().unwrap().push(format!("round {round}: {e}"));
             }
@@ -749,12 +668,7 @@ fn policy_replaced_while_many_applies_read_it() {
         renames.load(Ordering::Relaxed) > rounds,
         "the renamer barely ran"
     );
-    let errors: Vec<String> = f
-        .kmsg()
-        .lines()
-        .filter(|l| l.starts_with("<3>"))
-        .map(str::to_string)
-        .collect();
+    let errors = f.logged_errors();
     assert!(
         errors.is_empty(),
         "{} refusals, first: {:?}",
@@ -771,23 +685,14 @@ fn policy_replaced_while_many_applies_read_it() {
 /// outside the root (the old behaviour) cannot create anything on the real machine.
 #[test]
 fn status_output_is_under_the_root_and_never_creates_a_directory() {
-    let f = Fixture::new("status-output");
+    let f = Fixture::standard("status-output");
     assert_eq!(f.apply(), 0);
     let status = |output: &str| {
-        Command::new(env!("CARGO_BIN_EXE_ttm-autosize"))
-            .args(["status", "--format", "prometheus", "--output", output])
-            .env("TTM_AUTOSIZE_ROOT", &f.root)
-            .stdin(Stdio::null())
-            .output()
+        f.run(&["status", "--format", "prometheus", "--output", output])
             .unwrap()
     };
     let run = status("/proc/ttm-autosize.prom");
-    assert_eq!(
-        run.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
     let written = fs::read_to_string(f.path("proc/ttm-autosize.prom")).unwrap();
     assert!(written.contains("ttm_autosize_healthy 1"), "{written}");
     let leftovers: Vec<String> = fs::read_dir(f.path("proc"))
@@ -799,8 +704,8 @@ fn status_output_is_under_the_root_and_never_creates_a_directory() {
     assert_eq!(leftovers, Vec::<String>::new());
 
     let run = status("/proc/ttm-autosize-missing/ttm-autosize.prom");
-    assert_eq!(run.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.code, Some(1));
+    let stderr = run.stderr;
     assert!(
         stderr.contains(
             "cannot write /proc/ttm-autosize-missing/ttm-autosize.prom: the directory /proc/ttm-autosize-missing does not exist"
@@ -817,10 +722,7 @@ fn status_output_is_under_the_root_and_never_creates_a_directory() {
 /// `status --output` does not create its directory, so the metrics unit must.
 #[test]
 fn metrics_unit_creates_its_directory() {
-    let unit = fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("hooks/systemd/ttm-autosize-metrics.service"),
-    )
-    .unwrap();
+    let unit = fs::read_to_string(repo("hooks/systemd/ttm-autosize-metrics.service")).unwrap();
     let pre = unit
         .lines()
         .position(|l| {
@@ -841,7 +743,7 @@ fn metrics_unit_creates_its_directory() {
 /// read-only /run says so too.
 #[test]
 fn directories_made_by_a_failed_run_are_removed() {
-    let f = Fixture::new("dirs-removed");
+    let f = Fixture::standard("dirs-removed");
     let run = f.path("run");
     {
         // The tmpfs root takes one inode: one is left.

@@ -7,241 +7,10 @@
 //! that must *not* stop the boot (an empty policy, an unreadable modules.dep); they assert
 //! the complete write instead.
 
-use std::collections::BTreeMap;
-use std::fs;
-use std::os::unix::fs::{FileTypeExt, PermissionsExt, symlink};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-const RELEASE: &str = "6.12.48+deb13-amd64";
-const CONF: &str = "run/modprobe.d/zz-ttm-autosize.conf";
-const RECORD: &str = "run/ttm-autosize/decision.json";
-const POLICY: &str = "etc/ttm-autosize.toml";
-const TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A fixture root: a 128 GiB machine on kernel 6.12 with ttm loaded and amdgpu not yet
-/// probed, so a successful `apply` writes run/modprobe.d, run/ttm-autosize *and*
-/// sys/module/ttm/parameters — a refusal that leaks any write shows up in the snapshot.
-struct Fixture {
-    dir: PathBuf,
-    root: PathBuf,
-}
-
-impl Fixture {
-    fn new(name: &str) -> Fixture {
-        let dir = std::env::temp_dir().join(format!(
-            "ttm-autosize-catalogue-{}-{name}",
-            std::process::id()
-        ));
-        let _ = fs::remove_dir_all(&dir);
-        let root = dir.join("root");
-        let f = Fixture { dir, root };
-        f.write(
-            "proc/meminfo",
-            "MemTotal:       134217728 kB\nMemFree:        67108864 kB\nMemAvailable:   100663296 kB\n",
-        );
-        f.write(
-            "proc/cmdline",
-            "BOOT_IMAGE=/vmlinuz root=UUID=1234 ro quiet\n",
-        );
-        f.write("proc/sys/kernel/osrelease", format!("{RELEASE}\n"));
-        f.write(
-            &format!("lib/modules/{RELEASE}/modules.dep"),
-            "kernel/drivers/gpu/drm/ttm/ttm.ko.xz: kernel/drivers/gpu/drm/drm.ko.xz\n\
-             kernel/drivers/gpu/drm/amd/amdgpu/amdgpu.ko.xz: kernel/drivers/gpu/drm/ttm/ttm.ko.xz kernel/drivers/gpu/drm/drm.ko.xz\n",
-        );
-        f.write(POLICY, "gpu = \"85%\"\nreserve = \"16GiB\"\n");
-        f.write("dev/kmsg", "");
-        f.mkdir("run");
-        f.write("sys/module/ttm/parameters/pages_limit", "0\n");
-        f.write("sys/module/ttm/parameters/page_pool_size", "0\n");
-        fs::create_dir_all(f.root.join("sys/bus/pci/drivers/amdgpu")).unwrap();
-        // The Strix Halo GPU on the PCI bus, as sysfs shows it before any driver loads.
-        f.write("sys/bus/pci/devices/0000:c5:00.0/vendor", "0x1002\n");
-        f.write("sys/bus/pci/devices/0000:c5:00.0/class", "0x038000\n");
-        f
-    }
-
-    fn path(&self, relative: &str) -> PathBuf {
-        self.root.join(relative)
-    }
-
-    fn write(&self, relative: &str, contents: impl AsRef<[u8]>) {
-        let path = self.path(relative);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        let _ = fs::remove_file(&path);
-        fs::write(&path, contents).unwrap();
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
-    }
-
-    fn policy(&self, contents: impl AsRef<[u8]>) {
-        self.write(POLICY, contents);
-    }
-
-    fn cmdline(&self, contents: impl AsRef<[u8]>) {
-        self.write("proc/cmdline", contents);
-    }
-
-    fn meminfo(&self, contents: impl AsRef<[u8]>) {
-        self.write("proc/meminfo", contents);
-    }
-
-    fn remove(&self, relative: &str) {
-        let path = self.path(relative);
-        match fs::symlink_metadata(&path) {
-            Ok(m) if m.is_dir() => fs::remove_dir_all(&path).unwrap(),
-            Ok(_) => fs::remove_file(&path).unwrap(),
-            Err(_) => {}
-        }
-    }
-
-    fn mkdir(&self, relative: &str) {
-        self.remove(relative);
-        fs::create_dir_all(self.path(relative)).unwrap();
-    }
-
-    fn fifo(&self, relative: &str) {
-        self.remove(relative);
-        fs::create_dir_all(self.path(relative).parent().unwrap()).unwrap();
-        nix::unistd::mkfifo(
-            &self.path(relative),
-            nix::sys::stat::Mode::from_bits_truncate(0o644),
-        )
-        .unwrap();
-    }
-
-    fn symlink(&self, relative: &str, target: &str) {
-        self.remove(relative);
-        fs::create_dir_all(self.path(relative).parent().unwrap()).unwrap();
-        symlink(target, self.path(relative)).unwrap();
-    }
-
-    fn chmod(&self, relative: &str, mode: u32) {
-        fs::set_permissions(self.path(relative), fs::Permissions::from_mode(mode)).unwrap();
-    }
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.dir);
-    }
-}
-
-#[derive(Debug, PartialEq, Eq)]
-enum Entry {
-    File { contents: Vec<u8>, mode: u32 },
-    Dir { mode: u32 },
-    Link(PathBuf),
-    Special(&'static str),
-}
-
-/// Every entry under `root` except dev/kmsg, without opening anything but regular files
-/// (the fixtures hold FIFOs).
-fn snapshot(root: &Path) -> BTreeMap<String, Entry> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let relative = path
-                .strip_prefix(root)
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
-            if relative == "dev/kmsg" {
-                continue;
-            }
-            let meta = fs::symlink_metadata(&path).unwrap();
-            let mode = meta.permissions().mode() & 0o7777;
-            let kind = meta.file_type();
-            let value = if kind.is_symlink() {
-                Entry::Link(fs::read_link(&path).unwrap())
-            } else if kind.is_dir() {
-                stack.push(path.clone());
-                Entry::Dir { mode }
-            } else if kind.is_file() {
-                Entry::File {
-                    contents: fs::read(&path).unwrap(),
-                    mode,
-                }
-            } else if kind.is_fifo() {
-                Entry::Special("fifo")
-            } else {
-                Entry::Special("other")
-            };
-            out.insert(relative, value);
-        }
-    }
-    out
-}
-
-fn show(entry: Option<&Entry>) -> String {
-    match entry {
-        None => "(absent)".into(),
-        Some(Entry::File { contents, mode }) if contents.len() > 400 => {
-            format!("file mode {mode:o}, {} bytes", contents.len())
-        }
-        Some(Entry::File { contents, mode }) => {
-            format!(
-                "file mode {mode:o}: {:?}",
-                String::from_utf8_lossy(contents)
-            )
-        }
-        Some(other) => format!("{other:?}"),
-    }
-}
-
-struct Run {
-    exit: Option<i32>,
-    stdout: String,
-    stderr: String,
-    kmsg: Option<String>,
-    elapsed: Duration,
-}
-
-/// Runs the binary with the root prefix; a run still going after TIMEOUT is killed and
-/// reported as a hang. Output goes to files so a full pipe can never stall the child.
-fn run(f: &Fixture, args: &[&str]) -> Result<Run, String> {
-    let out = f.dir.join("stdout");
-    let err = f.dir.join("stderr");
-    let start = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ttm-autosize"))
-        .args(args)
-        .env("TTM_AUTOSIZE_ROOT", &f.root)
-        .env_remove("RUST_BACKTRACE")
-        .stdin(Stdio::null())
-        .stdout(fs::File::create(&out).unwrap())
-        .stderr(fs::File::create(&err).unwrap())
-        .spawn()
-        .unwrap();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if start.elapsed() > TIMEOUT {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!("still running after {TIMEOUT:?}: killed (a hang)"));
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    let kmsg_path = f.path("dev/kmsg");
-    let kmsg = fs::symlink_metadata(&kmsg_path)
-        .ok()
-        .filter(|m| m.is_file())
-        .map(|_| fs::read_to_string(&kmsg_path).unwrap());
-    Ok(Run {
-        exit: status.code(),
-        stdout: fs::read_to_string(out).unwrap(),
-        stderr: String::from_utf8_lossy(&fs::read(err).unwrap()).into_owned(),
-        kmsg,
-        elapsed: start.elapsed(),
-    })
-}
+use crate::util::{
+    Entry, Fixture, POLICY, RELEASE, assert_all, check_generated_conf, conf_path, describe,
+    differences, is_root, record_path, snapshot,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Channel {
@@ -1062,7 +831,7 @@ fn cases() -> Vec<Case> {
             "record-is-a-symlink",
             |f| {
                 f.write("etc/victim", "keep me\n");
-                f.symlink(RECORD, "../../etc/victim")
+                f.symlink(&record_path(), "../../etc/victim")
             },
             &[
                 "/run/ttm-autosize/decision.json is a symlink, which ttm-autosize never creates; remove it; ",
@@ -1071,7 +840,7 @@ fn cases() -> Vec<Case> {
         ),
         refuse(
             "record-is-a-directory",
-            |f| f.mkdir(RECORD),
+            |f| f.mkdir(&record_path()),
             &[
                 "/run/ttm-autosize/decision.json is not a regular file, which ttm-autosize never creates; remove it; ",
                 KEEPING,
@@ -1080,7 +849,7 @@ fn cases() -> Vec<Case> {
         refuse(
             "record-dir-is-a-file-previous-conf-stays",
             |f| {
-                f.write(CONF, OLD_CONF);
+                f.write(&conf_path(), OLD_CONF);
                 f.write("run/ttm-autosize", "x\n")
             },
             &[
@@ -1091,8 +860,8 @@ fn cases() -> Vec<Case> {
         refuse(
             "record-is-a-symlink-previous-conf-stays",
             |f| {
-                f.write(CONF, OLD_CONF);
-                f.symlink(RECORD, "/nonexistent/decision.json")
+                f.write(&conf_path(), OLD_CONF);
+                f.symlink(&record_path(), "/nonexistent/decision.json")
             },
             &[
                 "/run/ttm-autosize/decision.json is a symlink",
@@ -1103,7 +872,7 @@ fn cases() -> Vec<Case> {
             "conf-is-a-symlink",
             |f| {
                 f.write("etc/victim", "keep me\n");
-                f.symlink(CONF, "../../etc/victim")
+                f.symlink(&conf_path(), "../../etc/victim")
             },
             &[
                 "/run/modprobe.d/zz-ttm-autosize.conf is a symlink, which ttm-autosize never creates; remove it; ",
@@ -1112,12 +881,12 @@ fn cases() -> Vec<Case> {
         ),
         refuse(
             "conf-is-a-dangling-symlink",
-            |f| f.symlink(CONF, "/nonexistent/zz.conf"),
+            |f| f.symlink(&conf_path(), "/nonexistent/zz.conf"),
             &["/run/modprobe.d/zz-ttm-autosize.conf is a symlink"],
         ),
         refuse(
             "conf-is-a-directory",
-            |f| f.mkdir(CONF),
+            |f| f.mkdir(&conf_path()),
             &[
                 "/run/modprobe.d/zz-ttm-autosize.conf is not a regular file, which ttm-autosize never creates; remove it; ",
                 KEEPING,
@@ -1125,7 +894,7 @@ fn cases() -> Vec<Case> {
         ),
         refuse(
             "conf-is-a-fifo",
-            |f| f.fifo(CONF),
+            |f| f.fifo(&conf_path()),
             &["/run/modprobe.d/zz-ttm-autosize.conf is not a regular file"],
         ),
         applies(
@@ -1563,14 +1332,11 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-/// The generated file obeys its rule (`apply::parse_generated_conf`).
-fn conf_grammar(contents: &[u8]) -> Result<(), String> {
-    let text = std::str::from_utf8(contents).map_err(|e| format!("not UTF-8: {e}"))?;
-    ttm_autosize::apply::parse_generated_conf(text).map(|_| ())
-}
-
-fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
+/// The root's entries but dev/kmsg, which the runs write to.
+fn snapshot_but_kmsg(f: &Fixture) -> crate::util::Tree {
+    let mut tree = snapshot(&f.root);
+    tree.remove("dev/kmsg");
+    tree
 }
 
 fn run_case(case: &Case) -> Result<(), String> {
@@ -1580,24 +1346,30 @@ fn run_case(case: &Case) -> Result<(), String> {
             case.name
         ));
     }
-    let f = Fixture::new(case.name);
+    // ttm loaded and amdgpu not yet bound: a successful `apply` writes run/modprobe.d,
+    // run/ttm-autosize *and* sys/module/ttm/parameters, so a refusal that leaks any write
+    // shows up in the snapshot.
+    let f = Fixture::standard_with_ttm_loaded(case.name);
     (case.setup)(&f);
-    let before = snapshot(&f.root);
-    let run = run(&f, case.args)?;
-    let after = snapshot(&f.root);
+    let before = snapshot_but_kmsg(&f);
+    let run = f
+        .run(case.args)
+        .map_err(|e| format!("case {} ({:?}): {e}", case.name, case.args))?;
+    let kmsg = f.kmsg();
+    let after = snapshot_but_kmsg(&f);
     let mut problems = Vec::new();
 
-    if run.exit != Some(case.exit) {
+    if run.code != Some(case.exit) {
         problems.push(format!(
             "exit status {:?}, expected {}",
-            run.exit, case.exit
+            run.code, case.exit
         ));
     }
     if run.stderr.contains("panicked") || run.stdout.contains("panicked") {
         problems.push("panicked".into());
     }
     let text = match case.channel {
-        Channel::Kmsg => run.kmsg.clone().unwrap_or_default(),
+        Channel::Kmsg => kmsg.clone(),
         Channel::Stderr => run.stderr.clone(),
         // `check FILE` with a missing FILE prints to stderr; accept both for stdout cases.
         Channel::Stdout => format!("{}{}", run.stdout, run.stderr),
@@ -1614,14 +1386,13 @@ fn run_case(case: &Case) -> Result<(), String> {
     for (channel, output) in [
         ("stdout", run.stdout.as_str()),
         ("stderr", run.stderr.as_str()),
-        ("dev/kmsg", run.kmsg.as_deref().unwrap_or_default()),
+        ("dev/kmsg", kmsg.as_str()),
     ] {
         if let Some(c) = output.chars().find(|c| c.is_control() && *c != '\n') {
             problems.push(format!("{channel} holds the control character {c:?}"));
         }
     }
     if case.channel == Channel::Kmsg {
-        let kmsg = run.kmsg.as_deref().unwrap_or_default();
         let lines: Vec<&str> = kmsg.lines().collect();
         if lines.len() > 5 {
             problems.push(format!(
@@ -1644,17 +1415,7 @@ fn run_case(case: &Case) -> Result<(), String> {
     }
 
     match case.writes {
-        Writes::Nothing => {
-            for path in before.keys().chain(after.keys()) {
-                if before.get(path) != after.get(path) {
-                    problems.push(format!(
-                        "{path} changed: before {} after {}",
-                        show(before.get(path)),
-                        show(after.get(path))
-                    ));
-                }
-            }
-        }
+        Writes::Nothing => problems.extend(differences(&before, &after)),
         Writes::Applied => {
             for (path, entry) in &after {
                 if path.contains(".tmp") {
@@ -1667,21 +1428,23 @@ fn run_case(case: &Case) -> Result<(), String> {
                     _ => false,
                 };
                 if before.get(path) != Some(entry) && path.starts_with("run") && !created_right {
-                    problems.push(format!("{path}: {}", show(Some(entry))));
+                    problems.push(format!("{path}: {}", describe(Some(entry))));
                 }
             }
-            match after.get(CONF) {
+            let conf = conf_path();
+            match after.get(&conf) {
                 Some(Entry::File { contents, .. })
                     if String::from_utf8_lossy(contents).contains("\noptions ttm pages_limit=") =>
                 {
-                    if let Err(e) = conf_grammar(contents) {
-                        problems.push(format!("{CONF}: {e}"));
+                    if let Err(e) = check_generated_conf(contents) {
+                        problems.push(format!("{conf}: {e}"));
                     }
                 }
-                other => problems.push(format!("{CONF}: {}", show(other))),
+                other => problems.push(format!("{conf}: {}", describe(other))),
             }
-            if !matches!(after.get(RECORD), Some(Entry::File { .. })) {
-                problems.push(format!("{RECORD} not written"));
+            let record = record_path();
+            if !matches!(after.get(&record), Some(Entry::File { .. })) {
+                problems.push(format!("{record} not written"));
             }
             for (path, entry) in &before {
                 if !path.starts_with("run")
@@ -1704,7 +1467,7 @@ fn run_case(case: &Case) -> Result<(), String> {
             problems.join("\n  "),
             run.stdout,
             run.stderr,
-            run.kmsg.unwrap_or_default()
+            kmsg
         ))
     }
 }
@@ -1714,14 +1477,14 @@ fn run_case(case: &Case) -> Result<(), String> {
 /// stays readable by `status` (it is read back up to 1 MiB).
 #[test]
 fn modprobe_knob_lines_kept_are_bounded() {
-    let f = Fixture::new("modprobe-equal-lines");
+    let f = Fixture::standard_with_ttm_loaded("modprobe-equal-lines");
     f.write(
         "etc/modprobe.d/many.conf",
         "options ttm pages_limit=1000\n".repeat(2_000),
     );
-    let run = run(&f, &["apply"]).unwrap();
-    assert_eq!(run.exit, Some(0), "{}", run.stderr);
-    let record = fs::read_to_string(f.path(RECORD)).unwrap();
+    let run = f.run(&["apply"]).unwrap();
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let record = String::from_utf8(f.record().unwrap()).unwrap();
     assert!(
         record.contains("/etc/modprobe.d/many.conf:2000 (ttm.pages_limit=1000)"),
         "the last line, the one the kernel would apply, is named"
@@ -1731,7 +1494,7 @@ fn modprobe_knob_lines_kept_are_bounded() {
         "decision record of {} bytes",
         record.len()
     );
-    let run = self::run(&f, &["status"]).unwrap();
+    let run = f.run(&["status"]).unwrap();
     assert!(
         run.stdout.starts_with("Decision: in the host"),
         "{}",
@@ -1747,31 +1510,6 @@ fn bad_input_catalogue() {
     names.dedup();
     assert_eq!(names.len(), cases.len(), "case names must be unique");
     assert!(cases.len() >= 40, "the catalogue has {} cases", cases.len());
-    eprintln!("bad-input catalogue: {} cases", cases.len());
     // Two at a time: enough to finish quickly, not enough to starve a 2-core machine.
-    let chunks: Vec<&[Case]> = cases.chunks(cases.len().div_ceil(2)).collect();
-    let failures: Vec<String> = std::thread::scope(|s| {
-        let handles: Vec<_> = chunks
-            .iter()
-            .map(|chunk| {
-                s.spawn(|| {
-                    chunk
-                        .iter()
-                        .filter_map(|c| run_case(c).err())
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap())
-            .collect()
-    });
-    assert!(
-        failures.is_empty(),
-        "{} of {} catalogue cases failed:\n\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n\n")
-    );
+    assert_all("bad-input catalogue cases", &cases, 2, run_case);
 }
