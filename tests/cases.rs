@@ -493,7 +493,7 @@ fn written_values_are_in_range(case: &Path) -> Result<(), String> {
     let Ok(text) = fs::read_to_string(&conf) else {
         return Ok(());
     };
-    ttm_autosize::apply::parse_generated_conf(&text)
+    ttm_autosize::render::modprobe::parse_generated_conf(&text)
         .map(|_| ())
         .map_err(|e| format!("{}: {e}", conf.display()))
 }

@@ -1563,10 +1563,10 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-/// The generated file obeys its rule (`apply::parse_generated_conf`).
+/// The generated file obeys its rule (`render::modprobe::parse_generated_conf`).
 fn conf_grammar(contents: &[u8]) -> Result<(), String> {
     let text = std::str::from_utf8(contents).map_err(|e| format!("not UTF-8: {e}"))?;
-    ttm_autosize::apply::parse_generated_conf(text).map(|_| ())
+    ttm_autosize::render::modprobe::parse_generated_conf(text).map(|_| ())
 }
 
 fn is_root() -> bool {
