@@ -18,6 +18,9 @@ pub const RECORD_DIR: &str = "run/ttm-autosize";
 /// The record's directory inside /run.
 pub const RECORD_DIR_NAME: &str = "ttm-autosize";
 pub const RECORD_NAME: &str = "decision.json";
+/// The record as messages name it: `shown` of RECORD_DIR/RECORD_NAME, a constant so that
+/// the boot path builds no string for it.
+pub const RECORD_SHOWN: &str = "/run/ttm-autosize/decision.json";
 /// 2: the plan holds one row per knob of the table.
 pub const RECORD_VERSION: u32 = 2;
 
@@ -87,7 +90,7 @@ impl ReadRecord {
     /// The one line `status` and `apply` say about a record they cannot use, naming it;
     /// None for a missing or current record.
     pub fn problem(&self) -> Option<String> {
-        let record = record_shown();
+        let record = RECORD_SHOWN;
         match self {
             ReadRecord::Missing | ReadRecord::Current(_) => None,
             ReadRecord::Older { version, stage } => Some(format!(
@@ -100,10 +103,6 @@ impl ReadRecord {
             ReadRecord::Unreadable(why) => Some(format!("{record} cannot be read: {why}")),
         }
     }
-}
-
-pub fn record_shown() -> String {
-    shown(&format!("{RECORD_DIR}/{RECORD_NAME}"))
 }
 
 /// Where a serde_json error is, never what it quotes: a record can hold anything, and the
@@ -226,6 +225,11 @@ mod tests {
         let json = String::from_utf8(to_json(&record())).unwrap();
         json.replacen(&format!("\"version\": {RECORD_VERSION}"), version, 1)
             .into_bytes()
+    }
+
+    #[test]
+    fn the_shown_record_is_the_record() {
+        assert_eq!(RECORD_SHOWN, shown(&format!("{RECORD_DIR}/{RECORD_NAME}")));
     }
 
     #[test]

@@ -19,8 +19,8 @@ use crate::inputs::{self, CONF_DIR, CONF_NAME, ObserveError};
 use crate::plan::{Decision, Plan, decide};
 use crate::policy::POLICY_PATH;
 use crate::record::{
-    self, DecisionRecord, RECORD_DIR, RECORD_DIR_NAME, RECORD_NAME, RECORD_VERSION, RUN,
-    ReadRecord, Stage, record_shown,
+    self, DecisionRecord, RECORD_DIR, RECORD_DIR_NAME, RECORD_NAME, RECORD_SHOWN, RECORD_VERSION,
+    RUN, ReadRecord, Stage,
 };
 use crate::render::modprobe::render_modprobe_conf;
 use crate::system::{self, LoadedPolicy, Root, shown};
@@ -34,9 +34,9 @@ use commit::{Dirs, InForce, commit_both, conf_in_force};
 /// The conf's directory inside /run.
 const CONF_DIR_NAME: &str = "modprobe.d";
 
-fn conf_shown() -> String {
-    shown(&format!("{CONF_DIR}/{CONF_NAME}"))
-}
+/// The conf as messages name it: `shown` of CONF_DIR/CONF_NAME, a constant so that the
+/// boot path builds no string for it.
+const CONF_SHOWN: &str = "/run/modprobe.d/zz-ttm-autosize.conf";
 
 const KEEPING_DEFAULTS: &str = "nothing written, kernel defaults apply";
 
@@ -144,7 +144,7 @@ fn decide_and_write(root: &Root) -> Result<(), String> {
         .map_err(|u| refuse(&run_dir, dir_problem(&shown(RECORD_DIR), u)))?;
     let record_existing = match &record_dir {
         Some(dir) => inspect(dir, RECORD_NAME)
-            .map_err(|u| refuse(&run_dir, file_problem(&record_shown(), u)))?,
+            .map_err(|u| refuse(&run_dir, file_problem(RECORD_SHOWN, u)))?,
         None => Existing::Absent,
     };
     let earlier = record::from_existing(&record_existing);
@@ -168,11 +168,11 @@ fn decide_and_write(root: &Root) -> Result<(), String> {
     let conf_existing = match &conf_dir {
         Some(dir) => inspect(dir, CONF_NAME).map_err(|u| {
             let state = match &u {
-                Unusable::Symlink => InForce::Elsewhere(conf_shown()),
+                Unusable::Symlink => InForce::Elsewhere(CONF_SHOWN.to_string()),
                 Unusable::Other(_) => InForce::Defaults,
                 Unusable::Failed(why) => InForce::Unknown(why.clone()),
             };
-            format!("{}; {}", file_problem(&conf_shown(), u), state.untouched())
+            format!("{}; {}", file_problem(CONF_SHOWN, u), state.untouched())
         })?,
         None => Existing::Absent,
     };
@@ -189,7 +189,7 @@ fn decide_and_write(root: &Root) -> Result<(), String> {
         stage,
         policy_fingerprint: loaded.fingerprint.clone(),
         plan,
-        modprobe_conf: conf_shown(),
+        modprobe_conf: CONF_SHOWN.to_string(),
         sysfs_written: carried,
     };
     let mut dirs = Dirs {
@@ -242,7 +242,7 @@ fn decide_and_write(root: &Root) -> Result<(), String> {
             record.sysfs_written = before;
             notes.push(format!(
                 "cannot update {} with the sysfs writes ({why}): it does not list {}, which {} written",
-                record_shown(),
+                RECORD_SHOWN,
                 unlisted.join(", "),
                 if unlisted.len() == 1 { "was" } else { "were" }
             ));
@@ -266,7 +266,7 @@ fn decide_and_write(root: &Root) -> Result<(), String> {
         plan.policy
     );
     info!("decided by {}: {}", plan.rule, plan.reasons.join("; "));
-    let conf = conf_shown();
+    let conf = CONF_SHOWN;
     let wrote = match (committed.conf_written, written_now.is_empty()) {
         (true, true) => format!("wrote {conf}"),
         (true, false) => format!("wrote {conf} and {}", written_now.join(", ")),
@@ -319,7 +319,7 @@ fn kept_from_this_boot(
                 _ => format!(": rebuild the initramfs ({rebuild})"),
             };
             warn!(
-                "{problem}; an earlier run may have applied values this boot, so this one applies none; {}{fix}",
+                "{problem}; an earlier run may have applied values this boot, which are kept: {}{fix}",
                 conf_in_force(run_dir).untouched()
             );
             return true;
@@ -351,5 +351,15 @@ fn kept_from_this_boot(
 pub fn run(root: &Root) {
     if let Err(message) = decide_and_write(root) {
         error!("{message}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shown_conf_is_the_conf() {
+        assert_eq!(CONF_SHOWN, shown(&format!("{CONF_DIR}/{CONF_NAME}")));
     }
 }

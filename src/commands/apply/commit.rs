@@ -4,9 +4,9 @@
 
 use nix::unistd::{UnlinkatFlags, unlinkat};
 
-use super::{CONF_DIR_NAME, KEEPING_DEFAULTS, conf_shown};
+use super::{CONF_DIR_NAME, CONF_SHOWN, KEEPING_DEFAULTS};
 use crate::inputs::{CONF_DIR, CONF_NAME};
-use crate::record::{RECORD_DIR_NAME, RECORD_NAME, RUN, record_shown};
+use crate::record::{RECORD_DIR_NAME, RECORD_NAME, RECORD_SHOWN, RUN};
 use crate::system::{Root, shown};
 use crate::write::{
     Dir, Existing, Staged, Unusable, inspect, make_subdir, open_subdir, reason, remove_if_created,
@@ -73,14 +73,14 @@ impl InForce {
             InForce::Defaults => KEEPING_DEFAULTS.into(),
             InForce::Previous(options) => format!(
                 "nothing written; the previous {} stays in force ({options})",
-                conf_shown()
+                CONF_SHOWN
             ),
             InForce::Elsewhere(link) => {
                 format!("nothing written; modprobe reads what {link} points to")
             }
             InForce::Unknown(why) => format!(
                 "nothing written; whether an earlier {} is in force is unknown ({why})",
-                conf_shown()
+                CONF_SHOWN
             ),
         }
     }
@@ -92,7 +92,7 @@ pub(super) fn conf_in_force(run: &Dir) -> InForce {
     match open_subdir(run, CONF_DIR_NAME) {
         Ok(Some(dir)) => match inspect(&dir, CONF_NAME) {
             Ok(existing) => InForce::of(&existing),
-            Err(Unusable::Symlink) => InForce::Elsewhere(conf_shown()),
+            Err(Unusable::Symlink) => InForce::Elsewhere(CONF_SHOWN.to_string()),
             // modprobe skips a directory at a conf's name.
             Err(Unusable::Other(_)) => InForce::Defaults,
             Err(Unusable::Failed(why)) => InForce::Unknown(why),
@@ -106,7 +106,7 @@ pub(super) fn conf_in_force(run: &Dir) -> InForce {
 /// After the record could not be put in place: puts the conf back as it was before this
 /// run, so that what is in force is what is recorded. Returns the end of the message.
 fn take_back(dir: &Dir, staged: &Staged, previous: &Existing, new_conf: &[u8]) -> String {
-    let conf = conf_shown();
+    let conf = CONF_SHOWN;
     let stuck = |why: String| {
         format!(
             "cannot take back {conf} ({why}): it is in force without a decision record ({})",
@@ -185,7 +185,7 @@ pub(super) fn commit_both(
     let (Some(conf_dir), Some(record_dir)) = (&dirs.conf, &dirs.record) else {
         unreachable!("both directories were just opened or made");
     };
-    let (conf_target, record_target) = (conf_shown(), record_shown());
+    let (conf_target, record_target) = (CONF_SHOWN, RECORD_SHOWN);
     let staged_conf = match conf_existing.holds(conf) {
         true => None,
         false => Some(
