@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: MIT
 //! The whole boot path: an arbitrary fake root (policy, /proc files, modules.dep with
 //! modules.builtin and modules.symbols, modprobe.d files, ttm's sysfs parameters, a PCI
-//! device, an earlier decision record) on tmpfs, then the real `commands::apply::run` in-process.
-//! Never panics; the conf, when written, is only comments and `options` lines whose values
-//! are inside their knob's range; the decision record, when written, parses and its plan
-//! writes exactly the conf's options; sysfs gets the plan's values; at most five records
-//! reach the kernel log.
+//! device, an earlier decision record) on tmpfs, then the real `commands::apply::run`
+//! in-process. Never panics; the conf, when written, is only comments and `options` lines
+//! whose values are inside their knob's range; the decision record, when written, parses
+//! and its plan writes exactly the conf's options; sysfs gets the plan's values; at most
+//! five records reach the kernel log.
 #![no_main]
 
 use std::fs;
