@@ -25,7 +25,7 @@ pub const RECORD_SHOWN: &str = "/run/ttm-autosize/decision.json";
 pub const RECORD_VERSION: u32 = 2;
 
 /// Where `apply` ran: before switch-root, or on the booted system.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Stage {
     Initramfs,
@@ -38,6 +38,23 @@ impl Stage {
             Stage::Initramfs => "initramfs",
             Stage::Host => "host",
         }
+    }
+}
+
+impl Stage {
+    /// The stage a record names, if it is one of this build's.
+    pub fn named(name: &str) -> Option<Stage> {
+        [Stage::Initramfs, Stage::Host]
+            .into_iter()
+            .find(|s| s.as_str() == name)
+    }
+}
+
+/// Through the string: the derived reader would be code of its own for two names.
+impl<'de> Deserialize<'de> for Stage {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Stage, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        Stage::named(&name).ok_or_else(|| serde::de::Error::custom("not a stage of this build"))
     }
 }
 
@@ -111,32 +128,31 @@ fn at(e: &serde_json::Error) -> String {
     format!("line {}, column {}", e.line(), e.column())
 }
 
+/// What every version of the record has: its version, and where it was written (a name
+/// of this build's or another's).
 #[derive(Deserialize)]
-struct Versioned {
+struct Header {
     version: u32,
-}
-
-#[derive(Deserialize)]
-struct Staged {
-    stage: Stage,
+    stage: Option<String>,
 }
 
 /// Reads a record's bytes: the version first, then the schema of that version.
 pub fn parse(bytes: &[u8]) -> ReadRecord {
-    let version = match serde_json::from_slice::<Versioned>(bytes) {
-        Ok(v) => v.version,
+    let (version, stage) = match serde_json::from_slice::<Header>(bytes) {
+        Ok(header) => (header.version, header.stage),
         Err(e) if e.is_data() => {
-            return ReadRecord::Unreadable(format!("it has no version number ({})", at(&e)));
+            return ReadRecord::Unreadable(format!(
+                "it has no version number, or a stage that is not a name ({})",
+                at(&e)
+            ));
         }
         Err(e) => return ReadRecord::Unreadable(format!("it is not JSON ({})", at(&e))),
     };
     match version.cmp(&RECORD_VERSION) {
-        // Every version so far has had the stage; a record that lacks it says nothing more.
+        // Every version so far has had the stage; None when it lacks it or names another.
         Ordering::Less => ReadRecord::Older {
             version,
-            stage: serde_json::from_slice::<Staged>(bytes)
-                .map(|s| s.stage)
-                .ok(),
+            stage: stage.as_deref().and_then(Stage::named),
         },
         Ordering::Greater => ReadRecord::Newer { version },
         Ordering::Equal => match serde_json::from_slice(bytes) {
@@ -316,7 +332,7 @@ mod tests {
             (b"", "it is not JSON (line 1, column 0)"),
             (
                 b"{\"stage\": \"host\"}",
-                "it has no version number (line 1, column 17)",
+                "it has no version number, or a stage that is not a name (line 1, column 17)",
             ),
             (
                 b"{\"version\": \"\x1b[2J\"}",
@@ -324,11 +340,11 @@ mod tests {
             ),
             (
                 b"{\"version\": \"2\"}",
-                "it has no version number (line 1, column 15)",
+                "it has no version number, or a stage that is not a name (line 1, column 15)",
             ),
             (
                 b"{\"version\": -1}",
-                "it has no version number (line 1, column 14)",
+                "it has no version number, or a stage that is not a name (line 1, column 14)",
             ),
         ] {
             let read = parse(bytes);

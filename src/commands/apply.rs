@@ -295,7 +295,8 @@ fn decide_and_write(root: &Root) -> Result<(), String> {
 /// A record this build cannot use (another build's, or one that cannot be read) may stand
 /// for values the initramfs applied: they are kept too, as taking them for no record at
 /// all could apply others. Only an older build's record that says it was written after
-/// switch-root is replaced.
+/// switch-root is replaced. (The initramfs stage comes first in a boot: whatever record it
+/// finds is its own stage's, and it replaces it.)
 fn kept_from_this_boot(
     root: &Root,
     run_dir: &Dir,

@@ -53,15 +53,17 @@ impl FromStr for Rule {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Rule, String> {
-        let fixed = [
-            Rule::Min,
-            Rule::Max,
-            Rule::Reserve,
-            Rule::KernelCmdline,
-            Rule::StaticFile,
-            Rule::Gttsize,
-        ];
-        if let Some(rule) = fixed.into_iter().find(|r| r.to_string() == text) {
+        // The texts of Display, which the round-trip test holds these to.
+        let fixed = match text {
+            "min" => Some(Rule::Min),
+            "max" => Some(Rule::Max),
+            "reserve" => Some(Rule::Reserve),
+            "kernel command line" => Some(Rule::KernelCmdline),
+            "static modprobe.d file" => Some(Rule::StaticFile),
+            "amdgpu.gttsize" => Some(Rule::Gttsize),
+            _ => None,
+        };
+        if let Some(rule) = fixed {
             return Ok(rule);
         }
         if let Some(written) = text.strip_prefix("gpu ") {
