@@ -2,7 +2,9 @@
 //! The decision record, /run/ttm-autosize/decision.json: what `apply` did this boot, for
 //! `status` and for a later `apply` in the same boot. Its schema is versioned, and reading
 //! it says exactly what was found: a record of another build or one that cannot be read is
-//! never mistaken for no record at all.
+//! never mistaken for no record at all. What `apply` does with each outcome is in
+//! commands/apply.rs (`kept_from_this_boot`); `status` reports an unusable record as a
+//! problem, never as "apply did not run".
 
 use std::cmp::Ordering;
 use std::fmt;
