@@ -64,7 +64,7 @@ impl Fixture {
         let mut found = Vec::new();
         for dir in [
             ttm_autosize::inputs::CONF_DIR,
-            ttm_autosize::apply::RECORD_DIR,
+            ttm_autosize::record::RECORD_DIR,
         ] {
             if let Ok(entries) = fs::read_dir(self.path(dir)) {
                 for e in entries.flatten() {

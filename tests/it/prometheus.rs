@@ -74,7 +74,7 @@ fn metrics_parse_with_a_real_parser_and_carry_the_values() {
         "ttm_autosize_amdgpu_vram_total_bytes{card=card1}": 536870912.0,
         "ttm_autosize_healthy": 0.0,
     });
-    for cause in ttm_autosize::status::CAUSES {
+    for cause in ttm_autosize::render::CauseKind::ALL.map(|c| c.name()) {
         let value = if cause == "static_modprobe_file" {
             1.0
         } else {

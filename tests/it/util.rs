@@ -11,7 +11,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use ttm_autosize::{apply, inputs, policy};
+use ttm_autosize::render::modprobe::parse_generated_conf;
+use ttm_autosize::{inputs, policy, record};
 
 /// The binary under test, as cargo built it for this test run.
 pub const BINARY: &str = env!("CARGO_BIN_EXE_ttm-autosize");
@@ -37,7 +38,7 @@ pub fn conf_path() -> String {
 
 /// The decision record, relative to a root.
 pub fn record_path() -> String {
-    format!("{}/{}", apply::RECORD_DIR, apply::RECORD_NAME)
+    format!("{}/{}", record::RECORD_DIR, record::RECORD_NAME)
 }
 
 /// A path in this repository.
@@ -63,11 +64,11 @@ pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
-/// The generated file obeys its rule (`apply::parse_generated_conf`): comments and
+/// The generated file obeys its rule (`render::modprobe::parse_generated_conf`): comments and
 /// `options` lines whose values are inside their knob's range.
 pub fn check_generated_conf(contents: &[u8]) -> Result<(), String> {
     let text = std::str::from_utf8(contents).map_err(|e| format!("not UTF-8: {e}"))?;
-    apply::parse_generated_conf(text).map(|_| ())
+    parse_generated_conf(text).map(|_| ())
 }
 
 /// Runs `check` on every item, `threads` at a time, and fails listing every failure.

@@ -18,7 +18,7 @@ const UNIT_DIRS: [&str; 3] = [
 ];
 
 /// Links `<dir>/sysinit.target.wants/ttm-autosize.service` to the installed unit.
-pub fn generate(root: &Root, normal_dir: &Path) -> Result<(), String> {
+pub fn run(root: &Root, normal_dir: &Path) -> Result<(), String> {
     let Some(unit_dir) = UNIT_DIRS
         .iter()
         .find(|d| root.join(&format!("{d}/{UNIT}")).exists())
