@@ -3,7 +3,7 @@
 # bash completion for ttm-autosize(8). The commands and options are those of
 # `ttm-autosize --help` and `ttm-autosize COMMAND --help`; the packaging test
 # tests/packaging/completions fails when the two disagree. Self-contained:
-# it needs only bash, not the bash-completion helpers.
+# it needs only bash, not the functions of the bash-completion package.
 
 _ttm_autosize() {
     local cur=${COMP_WORDS[COMP_CWORD]}
