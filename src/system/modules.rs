@@ -3,11 +3,17 @@
 //! what it exports (modules.symbols).
 
 use std::io::{self, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use index::Index;
 
 use super::{ReadError, Root, io_reason, open_regular, read_text, shown};
 use crate::knobs::{self, TTM_MODULES};
 use crate::plan::TtmModule;
+
+mod index;
+#[cfg(test)]
+mod index_tests;
 
 const MAX_MODULES_DEP_BYTES: u64 = 64 << 20;
 
@@ -105,7 +111,71 @@ fn scan_lines(
     }
 }
 
-/// Which TTM module amdgpu uses, from modules.dep (and modules.builtin) of `release`.
+/// Where the dependency lines come from. kmod's index when it is usable: modprobe itself
+/// reads only modules.dep.bin (the text is for people and older tools), and a lookup reads
+/// a few small nodes wherever amdgpu is, where the text is scanned up to amdgpu's line
+/// (the last one of ~500 KiB for amdgpu-dkms, which depmod lists last). The text when the
+/// index is missing, is not one, or gives a line that is not the key's: then the text is
+/// all that can be trusted. An index older than the text is still the one modprobe
+/// follows, so its age is not looked at.
+enum Deps {
+    Index(Index),
+    Text,
+}
+
+struct DepFiles {
+    deps: Deps,
+    text: PathBuf,
+    text_shown: String,
+    index_shown: String,
+}
+
+impl DepFiles {
+    fn open(root: &Root, dir: &str) -> DepFiles {
+        let text_relative = format!("{dir}/modules.dep");
+        let index_relative = format!("{text_relative}.bin");
+        let deps = match open_regular(&root.join(&index_relative)) {
+            Ok((file, meta)) => Index::open(file, meta.len()).map_or(Deps::Text, Deps::Index),
+            Err(_) => Deps::Text,
+        };
+        DepFiles {
+            deps,
+            text: root.join(&text_relative),
+            text_shown: shown(&text_relative),
+            index_shown: shown(&index_relative),
+        }
+    }
+
+    /// The file the answers come from, for messages.
+    fn shown(&self) -> &str {
+        match self.deps {
+            Deps::Index(_) => &self.index_shown,
+            Deps::Text => &self.text_shown,
+        }
+    }
+
+    /// The dependency list of the module kmod names `key`, whose file is `file_name`.ko.
+    fn find(&mut self, key: &str, file_name: &str) -> Result<Option<String>, ReadError> {
+        if let Deps::Index(index) = &mut self.deps {
+            match index.lookup(key.as_bytes()) {
+                Ok(None) => return Ok(None),
+                Ok(Some(value)) => {
+                    let line = String::from_utf8_lossy(value);
+                    if let Some((target, deps)) = line.split_once(':')
+                        && module_name(target) == key
+                    {
+                        return Ok(Some(deps.to_string()));
+                    }
+                }
+                Err(_) => {}
+            }
+            self.deps = Deps::Text;
+        }
+        find_dependencies(&self.text, file_name)
+    }
+}
+
+/// Which TTM module amdgpu uses, from modules.dep(.bin) (and modules.builtin) of `release`.
 pub fn detect_module(root: &Root, release: Option<&str>) -> TtmModule {
     let module = |name: &str, builtin: bool, found_by: String| TtmModule {
         name: name.to_string(),
@@ -116,18 +186,16 @@ pub fn detect_module(root: &Root, release: Option<&str>) -> TtmModule {
         return module("ttm", false, "kernel release unknown; assuming ttm".into());
     };
     let dir = format!("lib/modules/{release}");
-    let dep_path = format!("{dir}/modules.dep");
-    let dep_file = root.join(&dep_path);
-    let amdgpu = find_dependencies(&dep_file, "amdgpu");
-    if let Ok(Some(deps)) = &amdgpu {
-        let names: Vec<String> = deps.split_whitespace().map(module_name).collect();
+    let mut deps = DepFiles::open(root, &dir);
+    let amdgpu = deps.find("amdgpu", "amdgpu");
+    if let Ok(Some(found)) = &amdgpu {
         // amdgpu-dkms's own TTM first: an in-tree ttm may be listed beside it.
         for name in ["amd_ttm", "amdttm", "ttm"] {
-            if names.iter().any(|n| n == name) {
+            if found.split_whitespace().any(|n| module_name(n) == name) {
                 return module(
                     name,
                     false,
-                    format!("amdgpu depends on {name} in {}", shown(&dep_path)),
+                    format!("amdgpu depends on {name} in {}", deps.shown()),
                 );
             }
         }
@@ -151,16 +219,16 @@ pub fn detect_module(root: &Root, release: Option<&str>) -> TtmModule {
         return module(
             "ttm",
             false,
-            format!("{}; assuming ttm", why.describe(&shown(&dep_path))),
+            format!("{}; assuming ttm", why.describe(deps.shown())),
         );
     }
     for name in ["amd_ttm", "amdttm"] {
         let file_name = if name == "amd_ttm" { "amd-ttm" } else { name };
-        if matches!(find_dependencies(&dep_file, file_name), Ok(Some(_))) {
+        if matches!(deps.find(name, file_name), Ok(Some(_))) {
             return module(
                 name,
                 false,
-                format!("{file_name}.ko is in {} (amdgpu is not)", shown(&dep_path)),
+                format!("{file_name}.ko is in {} (amdgpu is not)", deps.shown()),
             );
         }
     }
@@ -169,7 +237,7 @@ pub fn detect_module(root: &Root, release: Option<&str>) -> TtmModule {
         false,
         format!(
             "amdgpu does not name its TTM module in {}; assuming ttm",
-            shown(&dep_path)
+            deps.shown()
         ),
     )
 }
