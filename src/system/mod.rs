@@ -9,6 +9,8 @@ mod proc;
 mod read;
 mod sysfs;
 
+use std::ffi::OsString;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 pub use modprobe::*;
@@ -27,8 +29,18 @@ impl Root {
         Root(path.into())
     }
 
+    /// `relative` under the root. Concatenated: `Path::join` costs some 1000 instructions
+    /// and two allocations a call, for the hundred paths a boot reads.
     pub fn join(&self, relative: &str) -> PathBuf {
-        self.0.join(relative.trim_start_matches('/'))
+        let relative = relative.trim_start_matches('/').as_bytes();
+        let root = self.0.as_os_str().as_bytes();
+        let mut path = Vec::with_capacity(root.len() + 1 + relative.len());
+        path.extend_from_slice(root);
+        if !root.is_empty() && !root.ends_with(b"/") {
+            path.push(b'/');
+        }
+        path.extend_from_slice(relative);
+        PathBuf::from(OsString::from_vec(path))
     }
 
     pub fn is_real(&self) -> bool {

@@ -68,6 +68,30 @@ pub fn open_regular(path: &Path) -> Result<(File, fs::Metadata), ReadError> {
     Ok((file, meta))
 }
 
+/// Reads a file shorter than `buffer` (a sysfs attribute) into it, with the checks of
+/// `open_regular` and no allocation: the PCI bus has dozens of them to read at boot.
+pub fn read_small<'a>(path: &Path, buffer: &'a mut [u8]) -> Result<&'a [u8], ReadError> {
+    let (mut file, _) = open_regular(path)?;
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match file.read(&mut buffer[filled..]) {
+            Ok(0) => return Ok(&buffer[..filled]),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                return Err(ReadError::Refused(format!(
+                    "cannot read: {}",
+                    io_reason(&e)
+                )));
+            }
+        }
+    }
+    Err(ReadError::Refused(format!(
+        "is larger than {} bytes",
+        buffer.len() - 1
+    )))
+}
+
 pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
     let (file, meta) = open_regular(path)?;
     read_open(file, &meta, limit)

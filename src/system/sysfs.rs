@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: MIT
 //! /sys: AMD GPUs on the PCI bus, module parameters, DRM memory; initramfs markers.
 
+use std::ffi::OsStr;
 use std::fs;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::Path;
 
-use super::{Root, read_text};
+use super::{Root, read_small, read_text};
 use crate::plan::AmdGpus;
 
 const MAX_SYSFS_BYTES: u64 = 4096;
@@ -17,20 +20,30 @@ pub fn find_amd_gpus(root: &Root) -> AmdGpus {
     let Ok(entries) = fs::read_dir(root.join(DIR)) else {
         return AmdGpus::Absent;
     };
-    let mut found: Vec<String> = entries
-        .flatten()
-        .take(MAX_PCI_DEVICES)
-        .filter_map(|entry| {
-            let address = entry.file_name().to_string_lossy().into_owned();
-            let read = |file: &str| {
-                read_text(root, &format!("{DIR}/{address}/{file}"), MAX_SYSFS_BYTES).ok()
-            };
-            // class first: display controllers are few, so vendor is read rarely.
-            let class = read("class")?;
-            let display = class.trim().strip_prefix("0x")?.starts_with("03");
-            (display && read("vendor")?.trim() == "0x1002").then_some(address)
-        })
-        .collect();
+    // One path buffer and one read buffer for every device: the bus has dozens.
+    let mut path = root.join(DIR).into_os_string().into_vec();
+    path.push(b'/');
+    let base = path.len();
+    let mut buffer = [0u8; 64];
+    let mut attribute = |address: &[u8], file: &str, test: fn(&[u8]) -> bool| {
+        path.truncate(base);
+        path.extend_from_slice(address);
+        path.push(b'/');
+        path.extend_from_slice(file.as_bytes());
+        read_small(Path::new(OsStr::from_bytes(&path)), &mut buffer)
+            .is_ok_and(|bytes| test(bytes.trim_ascii()))
+    };
+    let mut found: Vec<String> = Vec::new();
+    for entry in entries.flatten().take(MAX_PCI_DEVICES) {
+        let name = entry.file_name();
+        let address = name.as_bytes();
+        // class first: display controllers are few, so vendor is read rarely.
+        if attribute(address, "class", |class| class.starts_with(b"0x03"))
+            && attribute(address, "vendor", |vendor| vendor == b"0x1002")
+        {
+            found.push(String::from_utf8_lossy(address).into_owned());
+        }
+    }
     found.sort();
     if found.is_empty() {
         AmdGpus::Absent

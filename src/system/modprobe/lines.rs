@@ -148,7 +148,10 @@ impl KnobLines {
             return Err(Cut::Large);
         }
         let mut chunk = std::mem::take(&mut self.chunk);
-        chunk.resize(MODPROBE_CHUNK, 0);
+        if chunk.is_empty() {
+            // calloc'd, not resized: filling 16 KiB byte by byte was most of a scan's cost.
+            chunk = vec![0; MODPROBE_CHUNK];
+        }
         let result = self.read_chunks(&mut file_handle, &meta, &mut chunk, file, budget);
         self.chunk = chunk;
         result

@@ -42,6 +42,7 @@ pub struct Index {
     size: u64,
     root: u32,
     buffer: Vec<u8>,
+    valid: usize,
 }
 
 /// A node as read: the parts a lookup uses, as positions in the buffer.
@@ -78,19 +79,23 @@ impl Index {
             size,
             root: word(8),
             buffer: Vec::new(),
+            valid: 0,
         })
     }
 
-    /// Reads at least `want` bytes at `at` (fewer at the end of the file) into the buffer.
-    fn fill(&mut self, at: u64, want: usize) -> Result<usize, Unusable> {
+    /// Reads `want` bytes at `at` (fewer at the end of the file) into the buffer, which
+    /// keeps its largest size: only what was read is valid (`self.valid`).
+    fn fill(&mut self, at: u64, want: usize) -> Result<(), Unusable> {
         let left = usize::try_from(self.size - at).unwrap_or(usize::MAX);
         let len = want.min(left);
-        self.buffer.resize(len, 0);
+        if self.buffer.len() < len {
+            self.buffer = vec![0; len];
+        }
         let mut filled = 0;
         while filled < len {
             match self
                 .file
-                .read_at(&mut self.buffer[filled..], at + filled as u64)
+                .read_at(&mut self.buffer[filled..len], at + filled as u64)
             {
                 Ok(0) => break,
                 Ok(n) => filled += n,
@@ -98,8 +103,8 @@ impl Index {
                 Err(_) => return Err(Unusable("cannot be read")),
             }
         }
-        self.buffer.truncate(filled);
-        Ok(filled)
+        self.valid = filled;
+        Ok(())
     }
 
     /// Reads the node at `offset` (flags included) into the buffer.
@@ -110,11 +115,11 @@ impl Index {
         }
         let mut want = FIRST_READ;
         loop {
-            let got = self.fill(at, want)?;
-            match parse_node(&self.buffer, offset) {
+            self.fill(at, want)?;
+            match parse_node(&self.buffer[..self.valid], offset) {
                 Some(node) => return Ok(node),
                 // Cut off by the read, not by the end of the file: read more.
-                None if got == want && want < MAX_NODE_BYTES => want *= 4,
+                None if self.valid == want && want < MAX_NODE_BYTES => want *= 4,
                 None => return Err(Unusable("a node that does not fit the file")),
             }
         }
@@ -125,29 +130,31 @@ impl Index {
     pub fn lookup(&mut self, key: &[u8]) -> Result<Option<&[u8]>, Unusable> {
         let mut offset = self.root;
         let mut key = key;
-        loop {
+        let value = loop {
             let node = self.node(offset)?;
-            let prefix = &self.buffer[..node.prefix_end];
+            let bytes = &self.buffer[..self.valid];
+            let prefix = &bytes[..node.prefix_end];
             if !key.starts_with(prefix) {
                 return Ok(None);
             }
             key = &key[prefix.len()..];
             let Some((&next, rest)) = key.split_first() else {
-                return Ok(node.value_at.map(|at| {
-                    let value = &self.buffer[at..];
-                    &value[..memchr::memchr(0, value).unwrap_or(value.len())]
-                }));
+                break node.value_at;
             };
             if next < node.first || next > node.last {
                 return Ok(None);
             }
             let slot = node.children_at + 4 * usize::from(next - node.first);
-            offset = be32(&self.buffer, slot).ok_or(Unusable("a cut child table"))?;
+            offset = be32(bytes, slot).ok_or(Unusable("a cut child table"))?;
             if offset & OFFSET_MASK == 0 {
                 return Ok(None);
             }
             key = rest;
-        }
+        };
+        Ok(value.map(|at| {
+            let value = &self.buffer[at..self.valid];
+            &value[..memchr::memchr(0, value).unwrap_or(value.len())]
+        }))
     }
 }
 
