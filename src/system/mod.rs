@@ -2,6 +2,7 @@
 //! Reading the machine: every path is relative and joined onto one root, every read is
 //! bounded, and nothing that could block (FIFOs, devices) is read.
 
+pub mod arena;
 mod modprobe;
 mod modules;
 mod policy_file;
