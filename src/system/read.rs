@@ -12,13 +12,14 @@ use nix::sys::stat::Mode;
 
 use super::{ReadError, Root, shown};
 
-/// An I/O error as a lower-case phrase without the errno suffix, for messages.
+/// An I/O error as a lower-case phrase without the errno suffix, for messages (the C
+/// library's messages are ASCII).
 pub fn io_reason(err: &io::Error) -> String {
     let text = err.to_string();
     text.split(" (os error")
         .next()
         .unwrap_or(&text)
-        .to_lowercase()
+        .to_ascii_lowercase()
 }
 
 /// Opens without following into anything that could block, checks it is a regular file,

@@ -44,7 +44,7 @@ pub fn find_amd_gpus(root: &Root) -> AmdGpus {
             found.push(String::from_utf8_lossy(address).into_owned());
         }
     }
-    found.sort();
+    found.sort_unstable();
     if found.is_empty() {
         AmdGpus::Absent
     } else {
@@ -96,7 +96,7 @@ pub fn drm_memory(root: &Root) -> Vec<(String, Option<u64>, Option<u64>)> {
                 .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
         })
         .collect();
-    cards.sort();
+    cards.sort_unstable();
     cards
         .into_iter()
         .filter_map(|card| {

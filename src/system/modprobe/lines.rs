@@ -365,11 +365,11 @@ impl KnobLines {
             let mut found: Vec<Found> = slot.first.clone();
             found.extend(slot.last_valid.clone());
             found.extend(slot.first_invalid.clone());
-            found.sort_by_key(|f| f.order);
+            sort_by_order(&mut found, |f| f.order);
             found.dedup_by_key(|f| f.order);
             kept.extend(found.into_iter().map(|f| (f, slot)));
         }
-        kept.sort_by_key(|(f, _)| f.order);
+        sort_by_order(&mut kept, |(f, _)| f.order);
         kept.into_iter()
             .map(|(f, slot)| StaticOption {
                 file: shown(f.order.0),
@@ -381,6 +381,18 @@ impl KnobLines {
                 beats_ours: slot.beats_ours,
             })
             .collect()
+    }
+}
+
+/// Insertion sort by kmod's order: the lists are a few dozen entries at most (every slot's
+/// few lines), and the standard library's sorts cost kilobytes of code per type.
+fn sort_by_order<T>(items: &mut [T], order: impl Fn(&T) -> (usize, usize)) {
+    for i in 1..items.len() {
+        let mut j = i;
+        while j > 0 && order(&items[j - 1]) > order(&items[j]) {
+            items.swap(j - 1, j);
+            j -= 1;
+        }
     }
 }
 
@@ -401,8 +413,9 @@ impl Slot {
             value: value.clone(),
         };
         if self.first.len() < LISTED_PER_SLOT || self.first.iter().any(|f| f.order > order) {
-            self.first.push(found());
-            self.first.sort_by_key(|f| f.order);
+            // Inserted in order: the list is a few lines long.
+            let at = self.first.partition_point(|f| f.order < order);
+            self.first.insert(at, found());
             self.first.truncate(LISTED_PER_SLOT);
         }
         if value.is_ok() {
