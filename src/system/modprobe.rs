@@ -44,6 +44,15 @@ pub struct StaticScan {
 /// in all; per parameter only the few lines that can matter are kept (see `Slot`). Files
 /// are read from the last in kmod's order to the first: the later a line, the more it
 /// decides, so a scan cut short has read the lines that win. A cut is said in `cut`.
+///
+/// What `apply` needs of it at boot, and why the same scan serves every command: a file
+/// with our file's name in a directory before /run/modprobe.d (ours would not load); the
+/// last valid line per knob in a file sorting after ours (it wins: the plan follows it,
+/// and amdgpu.gttsize then decides GTT); an invalid value of a knob for the module in use
+/// anywhere (the kernel refuses to load that module); knob lines for a TTM module amdgpu
+/// does not use (they reach nothing). The few first lines kept per knob only name files in
+/// the boot log's warnings; keeping them costs no reads, since the files that decide must
+/// be read whole anyway, so they stay.
 pub fn scan_static_options(root: &Root, our_name: &str) -> StaticScan {
     // (name, directory rank): sorted by name then rank, the first of each name wins. Paths
     // are only made for the files read: the directories may list 5 × 1024 files.
