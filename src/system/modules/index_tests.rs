@@ -303,3 +303,26 @@ fn hostile_nodes_end_lookups() {
     }
     fs::remove_dir_all(&dir).unwrap();
 }
+
+proptest::proptest! {
+    /// Any bytes after a valid header: a lookup ends, within the node bound, without a panic.
+    #[test]
+    fn any_bytes_end_lookups(
+        body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600),
+        root in proptest::prelude::any::<u32>(),
+        key in "[a-z_]{0,12}",
+    ) {
+        let mut bytes = vec![0xb0, 0x07, 0xf4, 0x57, 0, 2, 0, 1];
+        bytes.extend_from_slice(&root.to_be_bytes());
+        bytes.extend_from_slice(&body);
+        let path = std::env::temp_dir().join(format!("ttm-autosize-any-{}", std::process::id()));
+        fs::write(&path, &bytes).unwrap();
+        if let Ok(mut index) = open_index(&path) {
+            let found = index.lookup(key.as_bytes()).map(|v| v.map(<[u8]>::to_vec));
+            if let Ok(Some(value)) = found {
+                proptest::prop_assert!(value.len() < bytes.len());
+            }
+        }
+        fs::remove_file(&path).unwrap();
+    }
+}
