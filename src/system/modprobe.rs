@@ -2,6 +2,7 @@
 //! The modprobe.d scan: the static options of the knobs, as kmod would merge them.
 
 mod lines;
+mod slot;
 #[cfg(test)]
 mod tests;
 

@@ -7,6 +7,7 @@ use std::io::{self, Read};
 use std::path::Path;
 
 use super::super::open_regular;
+use super::slot::{Found, Slot, sort_by_order};
 use super::{MAX_MODPROBE_CONF_BYTES, MAX_MODPROBE_LINE, MODPROBE_CHUNK};
 use crate::knobs::{self, StaticOption, TTM_MODULES};
 
@@ -27,32 +28,6 @@ pub(super) struct FileLines {
     pub(super) rank: usize,
     pub(super) beats_ours: bool,
 }
-
-/// One kept knob line.
-#[derive(Clone, Debug)]
-pub(super) struct Found {
-    /// kmod's order: (file rank, position in the file).
-    order: (usize, usize),
-    line: usize,
-    written: String,
-    value: Result<knobs::KnobValue, String>,
-}
-
-/// The lines kept for one (module, knob, sorts after ours): the first few in kmod's order
-/// (listed in warnings), the last valid one (the one the kernel applies, which `plan`
-/// needs) and the first invalid one (the kernel refuses the module for it). Any number of
-/// lines, a fixed number kept.
-#[derive(Debug)]
-pub(super) struct Slot {
-    module: &'static str,
-    knob: &'static knobs::Knob,
-    beats_ours: bool,
-    first: Vec<Found>,
-    last_valid: Option<Found>,
-    first_invalid: Option<Found>,
-}
-
-pub(super) const LISTED_PER_SLOT: usize = 4;
 
 /// The scanner's state, carried across chunks and files.
 #[derive(Default)]
@@ -381,58 +356,5 @@ impl KnobLines {
                 beats_ours: slot.beats_ours,
             })
             .collect()
-    }
-}
-
-/// Insertion sort by kmod's order: the lists are a few dozen entries at most (every slot's
-/// few lines), and the standard library's sorts cost kilobytes of code per type.
-fn sort_by_order<T>(items: &mut [T], order: impl Fn(&T) -> (usize, usize)) {
-    for i in 1..items.len() {
-        let mut j = i;
-        while j > 0 && order(&items[j - 1]) > order(&items[j]) {
-            items.swap(j - 1, j);
-            j -= 1;
-        }
-    }
-}
-
-impl Slot {
-    /// Keeps a line if it is one of the few this slot holds; the strings are only copied
-    /// then, so a file of a million equal lines allocates for the first few alone.
-    pub(super) fn keep(
-        &mut self,
-        order: (usize, usize),
-        line: usize,
-        written: &str,
-        value: Result<knobs::KnobValue, String>,
-    ) {
-        let found = || Found {
-            order,
-            line,
-            written: written.to_string(),
-            value: value.clone(),
-        };
-        if self.first.len() < LISTED_PER_SLOT || self.first.iter().any(|f| f.order > order) {
-            // Inserted in order: the list is a few lines long.
-            let at = self.first.partition_point(|f| f.order < order);
-            self.first.insert(at, found());
-            self.first.truncate(LISTED_PER_SLOT);
-        }
-        if value.is_ok() {
-            match &mut self.last_valid {
-                // In place: the common case, each line of a file later than the last.
-                Some(last) if last.order < order => {
-                    last.order = order;
-                    last.line = line;
-                    last.written.clear();
-                    last.written.push_str(written);
-                    last.value = value;
-                }
-                Some(_) => {}
-                None => self.last_valid = Some(found()),
-            }
-        } else if self.first_invalid.as_ref().is_none_or(|f| f.order > order) {
-            self.first_invalid = Some(found());
-        }
     }
 }

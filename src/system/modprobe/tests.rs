@@ -1,6 +1,7 @@
 use std::fs;
 
 use super::lines::*;
+use super::slot::LISTED_PER_SLOT;
 use super::*;
 use crate::knobs;
 
