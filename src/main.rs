@@ -15,8 +15,9 @@ use std::os::fd::AsFd;
 use std::process::ExitCode;
 
 use ttm_autosize::cli::{self, Mode, StatusFormat};
+use ttm_autosize::commands::{apply, check, generator, plan, status};
+use ttm_autosize::kmsg;
 use ttm_autosize::system::{self, Root};
-use ttm_autosize::{apply, generator, kmsg};
 
 /// Best effort: there is nowhere else to say that stderr failed.
 fn error(text: &str) {
@@ -82,15 +83,15 @@ fn main() -> ExitCode {
         }
         Mode::Apply => {
             kmsg::init(&root);
-            apply::apply(&root);
+            apply::run(&root);
         }
         Mode::Generator(dir) => {
             kmsg::init(&root);
-            if let Err(message) = generator::generate(&root, &dir) {
+            if let Err(message) = generator::run(&root, &dir) {
                 log::warn!("{message}");
             }
         }
-        Mode::Plan(plan_args) => match cli::run_plan(&root, &plan_args) {
+        Mode::Plan(plan_args) => match plan::run(&root, &plan_args) {
             Ok(text) if plan_args.json => return report_json(&text, ExitCode::SUCCESS),
             Ok(text) => return report_text(&text, ExitCode::SUCCESS),
             Err(message) => {
@@ -99,7 +100,7 @@ fn main() -> ExitCode {
             }
         },
         Mode::Check(file) => {
-            let (text, ok) = cli::run_check(&root, file.as_deref());
+            let (text, ok) = check::run(&root, file.as_deref());
             if ok {
                 return report_text(&text, ExitCode::SUCCESS);
             }
@@ -107,7 +108,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
         Mode::Status { format, output } => {
-            let (text, healthy) = cli::run_status(&root, format);
+            let (text, healthy) = status::run(&root, format);
             let status = if healthy {
                 ExitCode::SUCCESS
             } else {
@@ -116,12 +117,12 @@ fn main() -> ExitCode {
             let Some(path) = output else {
                 return match format {
                     StatusFormat::Json => report_json(&text, status),
-                    // Label values are escaped as the exposition format asks (status.rs).
+                    // Label values are escaped as the exposition format asks (render/prometheus.rs).
                     StatusFormat::Prometheus => report(&text, status),
                     StatusFormat::Text => report_text(&text, status),
                 };
             };
-            if let Err(message) = cli::write_output(&root, &path, &text) {
+            if let Err(message) = status::write_output(&root, &path, &text) {
                 error(&format!("ttm-autosize: {message}\n"));
                 return ExitCode::FAILURE;
             }

@@ -86,6 +86,9 @@ fn refuse(message: impl Into<String>, hint: impl Into<String>) -> ValueError {
     }
 }
 
+/// How /proc/meminfo writes KiB.
+pub const MEMINFO_KIB: &str = "kB";
+
 const UNITS_HINT: &str =
     "sizes take KiB, MiB, GiB or TiB (powers of 2), e.g. \"16GiB\"; shares take %, e.g. \"85%\"";
 
@@ -152,6 +155,11 @@ fn split_number(text: &str) -> Result<(Decimal, &str), ValueError> {
 }
 
 fn unit_multiplier(unit: &str, number: &str) -> Result<u64, ValueError> {
+    // /proc/meminfo's own spelling, which always means KiB: a value copied from there
+    // is taken as the kernel meant it. Other spellings of kilo stay ambiguous.
+    if unit == MEMINFO_KIB {
+        return Ok(KIB);
+    }
     match unit.to_ascii_lowercase().as_str() {
         "b" => Ok(1),
         "kib" => Ok(KIB),
@@ -182,7 +190,14 @@ fn unit_multiplier(unit: &str, number: &str) -> Result<u64, ValueError> {
 
 /// Parses "16GiB", "1.5 TiB", "512MiB", "4096B" into bytes, rounded down to a byte.
 pub fn parse_size(text: &str) -> Result<u64, ValueError> {
-    match parse_amount(text)? {
+    let amount = parse_amount(text).map_err(|mut e| {
+        // Where only a size fits, a bare number has one reading to suggest, not two.
+        if let Ok((_, "")) = split_number(text.trim()) {
+            e.hint = format!("write a size such as \"{}GiB\"", text.trim());
+        }
+        e
+    })?;
+    match amount {
         Amount::Bytes(b) => Ok(b),
         Amount::Share(_) => Err(refuse(
             format!(
@@ -357,6 +372,27 @@ mod tests {
             assert!(err.hint.contains(hint), "{text}: {err:?}");
         }
         assert!(parse_size("85%").unwrap_err().message.contains("share"));
+    }
+
+    #[test]
+    fn a_bare_number_for_a_size_suggests_only_a_size() {
+        let err = parse_size("128").unwrap_err();
+        assert!(err.message.contains("no unit"), "{err:?}");
+        assert_eq!(err.hint, "write a size such as \"128GiB\"");
+        // Where a share also fits, both readings are offered.
+        assert!(parse_amount("128").unwrap_err().hint.contains("\"128%\""));
+    }
+
+    #[test]
+    fn meminfo_kb_is_kib() {
+        // MemTotal as /proc/meminfo prints it, pasted into --ram or a policy.
+        assert_eq!(parse_size("131072000kB"), Ok(131_072_000 * KIB));
+        assert_eq!(parse_size("131072000 kB"), Ok(131_072_000 * KIB));
+        // Other spellings of kilo are still ambiguous.
+        for text in ["16KB", "16kb", "16Kb", "16k"] {
+            let err = parse_size(text).unwrap_err();
+            assert!(err.message.contains("ambiguous"), "{text}: {err:?}");
+        }
     }
 
     #[test]

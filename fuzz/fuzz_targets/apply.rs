@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: MIT
 //! The whole boot path: an arbitrary fake root (policy, /proc files, modules.dep with
 //! modules.builtin and modules.symbols, modprobe.d files, ttm's sysfs parameters, a PCI
-//! device, an earlier decision record) on tmpfs, then the real `apply::apply` in-process.
-//! Never panics; the conf, when written, is only comments and `options` lines whose values
-//! are inside their knob's range; the decision record, when written, parses and its plan
-//! writes exactly the conf's options; sysfs gets the plan's values; at most five records
-//! reach the kernel log.
+//! device, an earlier decision record) on tmpfs, then the real `commands::apply::run`
+//! in-process. Never panics; the conf, when written, is only comments and `options` lines
+//! whose values are inside their knob's range; the decision record, when written, parses
+//! and its plan writes exactly the conf's options; sysfs gets the plan's values; at most
+//! five records reach the kernel log.
 #![no_main]
 
 use std::fs;
@@ -15,7 +15,10 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
-use ttm_autosize::apply::{self, DecisionRecord};
+use ttm_autosize::commands::apply;
+use ttm_autosize::inputs::{CONF_DIR, CONF_NAME};
+use ttm_autosize::record::{DecisionRecord, RECORD_DIR, RECORD_NAME};
+use ttm_autosize::render::modprobe::parse_generated_conf;
 use ttm_autosize::policy;
 use ttm_autosize::system::Root;
 
@@ -268,7 +271,7 @@ fn build(root: &Path, input: &Input) {
     if let Some(record) = input.record {
         write(
             root,
-            &format!("{}/{}", apply::RECORD_DIR, apply::RECORD_NAME),
+            &format!("{}/{}", RECORD_DIR, RECORD_NAME),
             record,
         );
     }
@@ -277,16 +280,16 @@ fn build(root: &Path, input: &Input) {
 
 /// The conf's `options` lines as (module, parameter, value), the file's rule checked.
 fn conf_options(conf: &str) -> Vec<(String, String, u64)> {
-    apply::parse_generated_conf(conf).unwrap_or_else(|e| panic!("{e}:\n{conf}"))
+    parse_generated_conf(conf).unwrap_or_else(|e| panic!("{e}:\n{conf}"))
 }
 
 fuzz_target!(|input: Input| {
     let root = root_dir();
     build(root, &input);
-    let record_path = root.join(format!("{}/{}", apply::RECORD_DIR, apply::RECORD_NAME));
+    let record_path = root.join(format!("{}/{}", RECORD_DIR, RECORD_NAME));
     let earlier = fs::read(&record_path).ok();
 
-    apply::apply(&Root::new(root));
+    apply::run(&Root::new(root));
 
     // Records are counted by their prefix, not by lines: a message may quote a newline
     // from its input, and the kernel keeps one write(2) as one record anyway.
@@ -301,7 +304,7 @@ fuzz_target!(|input: Input| {
     assert!(records <= 5, "{records} kernel-log records: {kmsg}");
     assert!(kmsg.len() <= 5 * (960 + 20), "{} bytes of kernel log", kmsg.len());
 
-    let conf_path = root.join(format!("{}/{}", apply::CONF_DIR, apply::CONF_NAME));
+    let conf_path = root.join(format!("{}/{}", CONF_DIR, CONF_NAME));
     let conf = match fs::read(&conf_path) {
         Ok(bytes) => Some(String::from_utf8(bytes).expect("conf is UTF-8")),
         Err(_) => None,

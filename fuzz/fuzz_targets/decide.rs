@@ -7,7 +7,7 @@
 
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
-use ttm_autosize::apply::render_modprobe_conf;
+use ttm_autosize::render::modprobe::render_modprobe_conf;
 use ttm_autosize::cmdline::parse_cmdline;
 use ttm_autosize::knobs::{KNOBS, Param};
 use ttm_autosize::plan::{self, AmdGpus, Decision, Machine, TtmModule};

@@ -1,0 +1,238 @@
+// SPDX-License-Identifier: MIT
+//! `ttm-autosize status`: this boot's decision next to what the kernel has now, and for
+//! every difference its likely cause.
+
+use std::path::Path;
+
+use crate::cli::StatusFormat;
+use crate::cmdline::KernelCmdline;
+use crate::inputs::{self, Inputs};
+use crate::knobs::{KNOBS, KnobValue, StaticOption};
+use crate::plan::{Decision, decide};
+use crate::policy::POLICY_PATH;
+use crate::record::{self, DecisionRecord, ReadRecord, Stage};
+use crate::render::{self, Cause, DrmCard, Mismatch, Row, Status};
+use crate::system::{self, Root};
+use crate::write;
+
+/// The report in the format asked for, and whether the kernel has what was decided.
+pub fn run(root: &Root, format: StatusFormat) -> (String, bool) {
+    let status = status(root);
+    let healthy = status.healthy();
+    let text = match format {
+        StatusFormat::Json => render::json::status(&status),
+        StatusFormat::Prometheus => render::prometheus::status(&status),
+        StatusFormat::Text => render::text::status(&status),
+    };
+    (text, healthy)
+}
+
+/// Writes a report atomically (the textfile collector must never read half a file), at
+/// FILE under the root prefix like every other path, into a directory that must exist.
+pub fn write_output(root: &Root, path: &Path, text: &str) -> Result<(), String> {
+    let (dir, dir_shown, name) = write::output_path(root, path)?;
+    write::write_into_existing_dir(&dir, &dir_shown, &name, text.as_bytes())
+}
+
+/// What the policy decides for this machine now.
+fn decide_now(inputs: &Inputs) -> Result<Decision, String> {
+    let loaded = inputs.policy.as_ref().map_err(Clone::clone)?;
+    decide(&inputs.machine, &inputs.cmdline, &loaded.policy).map_err(|e| e.to_string())
+}
+
+fn cause(
+    root: &Root,
+    record: &DecisionRecord,
+    cmdline: &KernelCmdline,
+    statics: &[StaticOption],
+    parameter: &str,
+    actual: u64,
+) -> Cause {
+    let module = &record.plan.module;
+    let on_cmdline = cmdline
+        .knobs
+        .iter()
+        .find(|k| k.parameter() == parameter && k.module == k.knob.module(module));
+    if let Some(arg) = on_cmdline {
+        return Cause::KernelCmdline {
+            written: arg.written.clone(),
+        };
+    }
+    if let Some(o) = statics
+        .iter()
+        .find(|o| o.parameter() == parameter && o.value == Ok(KnobValue::Set(actual)))
+    {
+        return Cause::StaticModprobeFile {
+            file: o.file.clone(),
+            line: o.line,
+            parameter: o.parameter(),
+            written: o.written.clone(),
+        };
+    }
+    let rebuild = system::rebuild_command(root);
+    if record.stage == Stage::Host && system::amdgpu_probed(root) {
+        return Cause::HookMissing {
+            module: module.clone(),
+            rebuild,
+        };
+    }
+    let default = record.plan.mem_total_bytes / 2 / record.plan.page_size;
+    if actual.abs_diff(default) <= default / 50 {
+        return Cause::KernelDefault {
+            module: module.clone(),
+            rebuild,
+        };
+    }
+    Cause::Unknown
+}
+
+pub fn status(root: &Root) -> Status {
+    let (record, record_problem) = match record::read(root) {
+        ReadRecord::Current(record) => (Some(record), None),
+        ReadRecord::Missing => (None, None),
+        unusable @ ReadRecord::Unreadable(_) => (
+            None,
+            unusable
+                .problem()
+                .map(|p| format!("{p}; this boot's decision is unknown")),
+        ),
+        other => (
+            None,
+            other.problem().map(|p| {
+                format!(
+                    "{p}: this boot's decision is unknown; rebuild the initramfs so that it holds this build ({})",
+                    system::rebuild_command(root)
+                )
+            }),
+        ),
+    };
+    let observed = inputs::observe(root).ok();
+    let module = record
+        .as_ref()
+        .map(|r| r.plan.module.clone())
+        .or_else(|| observed.as_ref().map(|o| o.machine.module.name.clone()))
+        .unwrap_or_else(|| "ttm".into());
+    let rows: Vec<Row> = KNOBS
+        .iter()
+        .map(|knob| {
+            let parameter = knob.parameter(&module);
+            let decided = record.as_ref().and_then(|r| {
+                r.plan
+                    .knobs
+                    .iter()
+                    .find(|k| k.parameter == parameter)
+                    .and_then(|k| k.value)
+            });
+            Row {
+                kernel_now: system::read_signed_parameter(root, knob.module(&module), knob.name),
+                parameter,
+                decided,
+            }
+        })
+        .collect();
+    let drm = system::drm_memory(root)
+        .into_iter()
+        .map(|(card, gtt, vram)| DrmCard {
+            card,
+            gtt_total_bytes: gtt,
+            vram_total_bytes: vram,
+        })
+        .collect();
+    let cmdline = observed
+        .as_ref()
+        .map(|o| o.cmdline.clone())
+        .unwrap_or_default();
+    let mut problems = Vec::new();
+    let mut mismatches = Vec::new();
+    let mut policy_changed = false;
+    let mut next_boot = None;
+    let decision = observed.as_ref().map_or_else(
+        || Err("the machine cannot be read (see `ttm-autosize plan`)".to_string()),
+        decide_now,
+    );
+    let now = match &decision {
+        Ok(Decision::Apply(plan)) => Ok(plan),
+        Ok(Decision::Disabled { by }) => Err(format!("disabled by {by}")),
+        Ok(Decision::Skipped { because }) => Err(because.clone()),
+        Err(e) => Err(e.clone()),
+    };
+    let not_here = match (&record, &decision) {
+        (None, Ok(Decision::Skipped { because })) => Some(because.clone()),
+        _ => None,
+    };
+    match &record {
+        None if not_here.is_some() => {}
+        None if record_problem.is_some() => problems.extend(record_problem.clone()),
+        None => problems.push(match &cmdline.disabled_by {
+            Some(by) => format!("no decision this boot: disabled by {by} on the kernel command line"),
+            None => "no decision record in /run/ttm-autosize: apply did not run this boot or refused (see `dmesg | grep ttm-autosize`)".into(),
+        }),
+        Some(record) => {
+            let statics = observed.as_ref().map_or(&[][..], |o| &o.machine.static_options);
+            for row in &rows {
+                let (Some(decided), Some(actual)) = (row.decided, row.kernel_now) else {
+                    continue;
+                };
+                let Ok(actual) = u64::try_from(actual) else {
+                    continue;
+                };
+                if actual != decided {
+                    let cause = cause(root, record, &cmdline, statics, &row.parameter, actual);
+                    mismatches.push(Mismatch {
+                        parameter: row.parameter.clone(),
+                        decided,
+                        actual,
+                        cause,
+                    });
+                }
+            }
+            // The record is only written with a valid policy: one that fails to load now
+            // differs from it. Unknown when the machine could not be read at all.
+            let changed = observed.as_ref().is_some_and(|o| match &o.policy {
+                Ok(loaded) => loaded.fingerprint != record.policy_fingerprint,
+                Err(_) => true,
+            });
+            if changed {
+                policy_changed = true;
+                let copy = if record.stage == Stage::Initramfs {
+                    format!(
+                        "the initramfs's copy this boot used; rebuild the initramfs ({})",
+                        system::rebuild_command(root)
+                    )
+                } else {
+                    "the one this boot used; it applies from the next boot".into()
+                };
+                problems.push(format!("{} differs from {copy}", system::shown(POLICY_PATH)));
+            }
+            if let Ok(plan) = &now
+                && plan.options() != record.plan.options()
+            {
+                next_boot = Some((*plan).clone());
+            }
+        }
+    }
+    if let Err(e) = &now
+        && record.is_some()
+    {
+        problems.push(format!("the policy now fails: {e}"));
+    }
+    Status {
+        mem_total_bytes: record
+            .as_ref()
+            .map(|r| r.plan.mem_total_bytes)
+            .or_else(|| system::read_mem_total(root).ok()),
+        page_size: record
+            .as_ref()
+            .map_or_else(system::page_size, |r| r.plan.page_size),
+        record,
+        record_problem,
+        module,
+        rows,
+        drm,
+        policy_changed,
+        next_boot,
+        mismatches,
+        problems,
+        not_here,
+    }
+}

@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: MIT
+//! Text that fits a terminal: every line `plan`, `status` and `check` print is at most
+//! [`WIDTH`] columns, broken at word boundaries so a reason reads as a paragraph.
+
+use std::fmt::Write;
+
+/// The width every printed line fits in.
+pub const WIDTH: usize = 80;
+
+/// Columns a string takes. Output is ASCII plus a few one-column symbols (≤, ×, −, …),
+/// so a character is a column.
+pub fn columns(text: &str) -> usize {
+    text.chars().count()
+}
+
+/// Appends `text` to `out` as lines of at most `WIDTH` columns: the first starts with
+/// `first`, the others with `rest` (usually spaces as wide as `first`), each ends in a
+/// newline. A word longer than a line (a path, a long option list) is never split: it gets
+/// a line of its own, which is then the only kind of line that can be wider.
+pub fn push_wrapped(out: &mut String, first: &str, rest: &str, text: &str) {
+    let mut line = String::from(first);
+    let mut empty = true;
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        let needed = columns(word) + usize::from(!empty);
+        if !empty && columns(&line) + needed > WIDTH {
+            out.push_str(&line);
+            out.push('\n');
+            line.clear();
+            line.push_str(rest);
+            empty = true;
+        }
+        if !empty {
+            line.push(' ');
+        }
+        line.push_str(word);
+        empty = false;
+    }
+    out.push_str(&line);
+    out.push('\n');
+}
+
+/// [`push_wrapped`] into a new string.
+pub fn wrapped(first: &str, rest: &str, text: &str) -> String {
+    let mut out = String::new();
+    push_wrapped(&mut out, first, rest, text);
+    out
+}
+
+/// A hanging indent as wide as `prefix`, for the lines after the first.
+pub fn hanging(prefix: &str) -> String {
+    let mut out = String::new();
+    let _ = write!(out, "{:width$}", "", width = columns(prefix));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_text_is_one_line() {
+        assert_eq!(wrapped("  - ", "    ", "a reason"), "  - a reason\n");
+    }
+
+    #[test]
+    fn long_text_breaks_at_words_with_a_hanging_indent() {
+        let text = "profile \"balanced\" (built-in default) gives 96.0 GiB for 128.0 GiB \
+                    installed RAM (the 128 GiB table row; given with --installed)";
+        let out = wrapped("  - ", "    ", text);
+        for line in out.lines() {
+            assert!(columns(line) <= WIDTH, "{line:?}");
+        }
+        assert!(out.lines().count() >= 2);
+        assert!(out.lines().skip(1).all(|l| l.starts_with("    ")));
+        // Nothing lost or reordered: joining the lines gives the words back.
+        let words: Vec<&str> = out.split_whitespace().skip(1).collect();
+        assert_eq!(words, text.split_whitespace().collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_word_wider_than_the_line_stands_alone() {
+        let path = format!("/{}", "d/".repeat(60));
+        let out = wrapped("  ", "  ", &format!("see {path} now"));
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines, ["  see", &format!("  {path}"), "  now"]);
+    }
+
+    #[test]
+    fn exactly_the_width_fits() {
+        let text = "x".repeat(WIDTH - 2);
+        assert_eq!(wrapped("- ", "  ", &text).lines().count(), 1);
+        assert_eq!(wrapped("- ", "  ", &format!("{text} y")).lines().count(), 2);
+    }
+
+    #[test]
+    fn symbols_count_as_one_column() {
+        assert_eq!(columns("≤ 1.0× −"), 8);
+        assert_eq!(hanging("  - "), "    ");
+    }
+}
