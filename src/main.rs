@@ -107,6 +107,18 @@ fn main() -> ExitCode {
             error(&text);
             return ExitCode::FAILURE;
         }
+        Mode::PolicyFiles => {
+            let (list, errors, ok) = check::files(&root);
+            if !errors.is_empty() {
+                error(&errors);
+            }
+            let status = if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            };
+            return report_text(&list, status);
+        }
         Mode::Status { format, output } => {
             let (text, healthy) = status::run(&root, format);
             let status = if healthy {

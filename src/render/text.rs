@@ -145,6 +145,18 @@ pub fn status(status: &Status) -> String {
                 .map_or("-".into(), |b| HumanSize(b).to_string())
         );
     }
+    match status.policy_files.as_deref() {
+        None => {}
+        Some([]) => {
+            let _ = writeln!(out, "\nPolicy files: none (the built-in default applies)");
+        }
+        Some(files) => {
+            let _ = writeln!(out, "\nPolicy files:");
+            for file in files {
+                let _ = writeln!(out, "  {file}");
+            }
+        }
+    }
     if !status.mismatches.is_empty() || !status.problems.is_empty() {
         let _ = writeln!(out, "\nProblems:");
         for mm in &status.mismatches {
@@ -175,25 +187,35 @@ pub fn status(status: &Status) -> String {
     out
 }
 
-/// `check` on a valid policy: its notes (none when the file is absent), the verdict, and
-/// what it means on this machine when that could be read.
+/// `check` on a valid policy: its files when there are several, its notes (none when no
+/// file is there), the verdict, and what it means on this machine when that could be read.
 pub fn check(
-    shown_path: &str,
+    files: &[String],
     present: bool,
     notes: &[String],
     on_this_machine: Option<&str>,
 ) -> String {
     let mut out = String::new();
+    let verdict = match files {
+        [one] => one.clone(),
+        _ => "the merged policy".to_string(),
+    };
     if !present {
         let _ = writeln!(
             out,
-            "{shown_path}: not present; the built-in default (profile \"balanced\") applies"
+            "{verdict}: not present; the built-in default (profile \"balanced\") applies"
         );
     } else {
+        if files.len() > 1 {
+            let _ = writeln!(out, "Policy files, merged in this order:");
+            for file in files {
+                let _ = writeln!(out, "  {file}");
+            }
+        }
         for note in notes {
             let _ = writeln!(out, "note: {note}");
         }
-        let _ = writeln!(out, "{shown_path}: OK");
+        let _ = writeln!(out, "{verdict}: OK");
     }
     if let Some(line) = on_this_machine {
         let _ = writeln!(out, "{line}");
