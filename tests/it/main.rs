@@ -7,6 +7,7 @@
 mod cases;
 mod catalogue;
 mod cli;
+mod dropins;
 mod faults;
 mod prometheus;
 mod properties;
