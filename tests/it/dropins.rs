@@ -222,11 +222,14 @@ fn min_and_max_from_different_files_are_checked_together() {
     );
 }
 
+/// Puts an entry at a path under the fixture's root.
+type MakeEntry = fn(&Fixture, &str);
+
 #[test]
 fn hostile_entries_never_block_and_refuse_the_policy() {
     // (what, how, whether a hook copies it: only a regular file can be, and the image
     // then refuses it as the host does)
-    let hostile: [(&str, fn(&Fixture, &str), bool); 5] = [
+    let hostile: [(&str, MakeEntry, bool); 5] = [
         ("a directory", |f, p| f.mkdir(p), false),
         ("a FIFO", |f, p| f.fifo(p), false),
         (
