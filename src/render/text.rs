@@ -369,3 +369,6 @@ pub fn check_on_this_machine(
     push_wrapped(&mut out, first, "    ", &meaning);
     out
 }
+
+#[cfg(test)]
+mod tests;
