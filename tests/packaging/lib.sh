@@ -62,8 +62,8 @@ finish() {
 }
 
 # The tree `make install DESTDIR=… PREFIX=/usr` gives, one line per entry: type (d, f, l),
-# mode, path, and for a symbolic link its target. Keep in step with
-# packaging/README-packaging.md ("Installed files").
+# mode, path, and for a symbolic link its target. Keep in step with the Makefile's FILES
+# and docs/DEVELOPING.md ("Installed files").
 documented_tree() {
     cat <<'TREE'
 d 0755 etc
@@ -90,9 +90,15 @@ f 0644 usr/lib/systemd/system/ttm-autosize.service
 d 0755 usr/lib/systemd/system-generators
 l 0777 usr/lib/systemd/system-generators/ttm-autosize-generator -> /usr/bin/ttm-autosize
 d 0755 usr/share
+d 0755 usr/share/bash-completion
+d 0755 usr/share/bash-completion/completions
+f 0644 usr/share/bash-completion/completions/ttm-autosize
 d 0755 usr/share/doc
 d 0755 usr/share/doc/ttm-autosize
 f 0644 usr/share/doc/ttm-autosize/ttm-autosize.toml.example
+d 0755 usr/share/fish
+d 0755 usr/share/fish/vendor_completions.d
+f 0644 usr/share/fish/vendor_completions.d/ttm-autosize.fish
 d 0755 usr/share/initramfs-tools
 d 0755 usr/share/initramfs-tools/hooks
 f 0755 usr/share/initramfs-tools/hooks/ttm-autosize
@@ -104,7 +110,20 @@ d 0755 usr/share/man/man5
 f 0644 usr/share/man/man5/ttm-autosize.toml.5
 d 0755 usr/share/man/man8
 f 0644 usr/share/man/man8/ttm-autosize.8
+d 0755 usr/share/zsh
+d 0755 usr/share/zsh/site-functions
+f 0644 usr/share/zsh/site-functions/_ttm-autosize
 TREE
+}
+
+# ships_completions ROOT [ZSH_DIR]: ROOT holds the bash, zsh and fish completions,
+# each equal to its file in completions/. ZSH_DIR defaults to site-functions (the
+# .deb uses Debian's vendor-completions).
+ships_completions() {
+    local root=$1 zsh_dir=${2:-usr/share/zsh/site-functions}
+    cmp "$REPO/completions/ttm-autosize.bash" "$root/usr/share/bash-completion/completions/ttm-autosize" &&
+        cmp "$REPO/completions/_ttm-autosize" "$root/$zsh_dir/_ttm-autosize" &&
+        cmp "$REPO/completions/ttm-autosize.fish" "$root/usr/share/fish/vendor_completions.d/ttm-autosize.fish"
 }
 
 # The same format for an actual tree (sorted).
