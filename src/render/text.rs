@@ -53,9 +53,9 @@ fn knob_value(unit: Unit, value: u64, page_size: u64) -> String {
 /// What the kernel reports: a size when it is a positive count, as read otherwise (0 or
 /// -1 mean the kernel's default), "-" when it could not be read.
 fn kernel_value(unit: Unit, value: Option<i64>, page_size: u64) -> String {
-    match value.map(u64::try_from) {
-        Some(Ok(v)) if v > 0 => knob_value(unit, v, page_size),
-        Some(_) => value.unwrap_or_default().to_string(),
+    match value {
+        Some(v) if v > 0 => knob_value(unit, v.unsigned_abs(), page_size),
+        Some(v) => v.to_string(),
         None => "-".into(),
     }
 }
@@ -87,21 +87,15 @@ pub fn summary(plan: &Plan) -> String {
 pub fn plan(plan: &Plan) -> String {
     let mut out = String::new();
     let mut line = String::new();
-    let _ = write!(
-        line,
-        "Plan for MemTotal {} ({} bytes), page size {}",
+    // Short lines for any real MemTotal and page size; the kernel release is one word.
+    let _ = writeln!(
+        out,
+        "Plan for MemTotal {} ({} bytes), page size {}\nKernel {}",
         HumanSize(plan.mem_total_bytes),
         plan.mem_total_bytes,
-        plan.page_size
+        plan.page_size,
+        plan.kernel.as_deref().unwrap_or("unknown")
     );
-    push_wrapped(&mut out, "", "  ", &line);
-    push_wrapped(
-        &mut out,
-        "Kernel ",
-        "  ",
-        plan.kernel.as_deref().unwrap_or("unknown"),
-    );
-    line.clear();
     let _ = write!(
         line,
         "{} ({})",
@@ -182,12 +176,12 @@ fn status_table(out: &mut String, status: &Status) {
         })
         .collect();
     let header = ("parameter", "decided", "kernel now");
-    let width = |column: fn(&(&str, String, String)) -> usize, least: usize| {
-        cells.iter().map(column).max().unwrap_or(0).max(least)
-    };
-    let w0 = width(|c| columns(c.0), columns(header.0));
-    let w1 = width(|c| columns(&c.1), columns(header.1));
-    let w2 = width(|c| columns(&c.2), columns(header.2));
+    let (mut w0, mut w1, mut w2) = (header.0.len(), header.1.len(), header.2.len());
+    for (parameter, decided, now) in &cells {
+        w0 = w0.max(columns(parameter));
+        w1 = w1.max(columns(decided));
+        w2 = w2.max(columns(now));
+    }
     let _ = writeln!(
         out,
         "{:<w0$}  {:>w1$}  {:>w2$}",
@@ -256,10 +250,13 @@ pub fn status(status: &Status) -> String {
     if !status.mismatches.is_empty() || !status.problems.is_empty() {
         out.push_str("\nProblems:\n");
         for mm in &status.mismatches {
-            let unit = knobs::KNOBS
+            // The rows are in the order of KNOBS.
+            let unit = status
+                .rows
                 .iter()
-                .find(|k| k.parameter(&status.module) == mm.parameter)
-                .map_or(Unit::Pages, |k| k.unit);
+                .zip(&knobs::KNOBS)
+                .find(|(row, _)| row.parameter == mm.parameter)
+                .map_or(Unit::Pages, |(_, knob)| knob.unit);
             line.clear();
             line.push_str(&mm.parameter);
             line.push_str(" is ");
@@ -328,16 +325,11 @@ pub fn check(
 /// follow on indented lines. (The kernel log has each error on one line instead.)
 pub fn policy_errors(errors: &[PolicyError]) -> String {
     let mut out = String::new();
-    let mut first = String::new();
     for error in errors {
-        first.clear();
-        first.push_str(&escaped(&error.origin.to_string()));
-        first.push_str(": ");
-        if let Some(key) = &error.key {
-            first.push_str(&escaped(key));
-            first.push_str(": ");
-        }
-        push_wrapped(&mut out, &first, "  ", &escaped(&error.message));
+        // The error as the kernel log has it, without its hint: one line, escaped.
+        let mut located = error.clone();
+        located.hint.clear();
+        push_wrapped(&mut out, "", "  ", &located.to_string());
         if !error.hint.is_empty() {
             push_wrapped(&mut out, "  hint: ", "        ", &escaped(&error.hint));
         }
@@ -357,16 +349,20 @@ pub fn check_on_this_machine(
     let _ = writeln!(out, "On this machine: MemTotal {}", HumanSize(mem_total));
     let _ = write!(line, "{} ({})", HumanSize(installed.0), installed.1);
     push_wrapped(&mut out, "  installed RAM ", "    ", &line);
-    let (first, meaning) = match decision {
-        Ok(Decision::Apply(plan)) => ("  the policy gives ", summary(plan)),
-        Ok(Decision::Skipped { because }) => ("  the policy writes nothing: ", because.clone()),
-        Ok(Decision::Disabled { by }) => (
-            "  the policy is off: ",
-            format!("{by} is on the kernel command line"),
-        ),
-        Err(e) => ("  the policy is refused here: ", e.clone()),
-    };
-    push_wrapped(&mut out, first, "    ", &meaning);
+    let rest = "    ";
+    match decision {
+        Ok(Decision::Apply(plan)) => {
+            push_wrapped(&mut out, "  the policy gives ", rest, &summary(plan));
+        }
+        Ok(Decision::Skipped { because }) => {
+            push_wrapped(&mut out, "  the policy writes nothing: ", rest, because);
+        }
+        Ok(Decision::Disabled { by }) => {
+            let text = format!("{by} is on the kernel command line");
+            push_wrapped(&mut out, "  the policy is off: ", rest, &text);
+        }
+        Err(e) => push_wrapped(&mut out, "  the policy is refused here: ", rest, e),
+    }
     out
 }
 
