@@ -14,8 +14,8 @@ amdgpu.gttsize) from MemTotal and the policy in /etc/ttm-autosize.toml (or
 /usr/lib/ttm-autosize.toml) and the drop-ins in ttm-autosize.d/.
 
 Commands:
-  apply                 decide for this machine and write /run/modprobe.d (boot use;
-                        always exits 0, problems go to the kernel log)
+  apply                 decide for this machine and write /run/modprobe.d; for
+                        boot: always exits 0, problems go to the kernel log
   plan [OPTIONS]        show the decision for this machine or a hypothetical one
       --ram SIZE          MemTotal to plan for, e.g. 125GiB or 131072000KiB;
                           such a machine is assumed to have an AMD GPU
@@ -27,12 +27,12 @@ Commands:
       --cmdline TEXT      kernel command line (default: /proc/cmdline)
       --page-size BYTES   page size (default: this machine's)
       --json              one JSON object instead of a table
-  check [FILE]          validate a policy (default: the one the policy files make)
+  check [FILE]          validate a policy (default: the policy files merged)
       --files             print the policy files the next boot reads, one a
                           line (what the initramfs hooks copy)
   status [OPTIONS]      this boot's decision next to what the kernel has now
       --json              one JSON object (same as --format json)
-      --format FORMAT     text, json or prometheus (node_exporter textfile format)
+      --format FORMAT     text, json or prometheus (a node_exporter textfile)
       --output FILE       write the report to FILE atomically instead of stdout
   --help, --version
 

@@ -41,7 +41,7 @@ pub fn run(root: &Root, file: Option<&Path>) -> (String, bool) {
             let text = render::text::check(files, present, &notes, here.as_deref());
             (text, true)
         }
-        Err(errors) => (errors.iter().map(|e| format!("{e}\n")).collect(), false),
+        Err(errors) => (render::text::policy_errors(&errors), false),
     }
 }
 
@@ -62,11 +62,7 @@ pub fn files(root: &Root) -> (String, String, bool) {
         .collect();
     match merged.loaded {
         Ok(_) => (list, String::new(), true),
-        Err(errors) => (
-            list,
-            errors.iter().map(|e| format!("{e}\n")).collect(),
-            false,
-        ),
+        Err(errors) => (list, render::text::policy_errors(&errors), false),
     }
 }
 
