@@ -14,7 +14,8 @@
 # in /usr/share, whatever PREFIX is, so those paths are fixed. So is the
 # policy: the binary reads /etc/ttm-autosize.toml whatever PREFIX is. It is
 # installed from the annotated example only when absent; install never
-# overwrites it and uninstall never removes it.
+# overwrites it and uninstall never removes it. No vendor default
+# (/usr/lib/ttm-autosize.toml) is installed: it would equal the built-in one.
 
 PREFIX ?= /usr
 DESTDIR ?=
