@@ -46,9 +46,9 @@ pub struct LoadedPolicy {
     pub fingerprint: Option<String>,
 }
 
-/// One error at the start of a file: what is wrong is the file itself.
-pub(super) fn refused(shown_path: &str, message: String, hint: &str) -> Vec<PolicyError> {
-    vec![PolicyError {
+/// An error at the start of a file: what is wrong is the file itself.
+pub(super) fn refusal(shown_path: &str, message: String, hint: &str) -> PolicyError {
+    PolicyError {
         origin: policy::Origin::File {
             path: shown_path.to_string(),
             line: 1,
@@ -57,7 +57,11 @@ pub(super) fn refused(shown_path: &str, message: String, hint: &str) -> Vec<Poli
         key: None,
         message,
         hint: hint.to_string(),
-    }]
+    }
+}
+
+fn refused(shown_path: &str, message: String, hint: &str) -> Vec<PolicyError> {
+    vec![refusal(shown_path, message, hint)]
 }
 
 /// Reads a policy file. Missing is not an error (the built-in default applies); a file

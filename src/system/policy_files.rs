@@ -26,7 +26,7 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use super::policy_file::{Fingerprint, LoadedPolicy, parse_policy_bytes, read_policy, refused};
+use super::policy_file::{Fingerprint, LoadedPolicy, parse_policy_bytes, read_policy, refusal};
 use super::{Root, io_reason, shown};
 use crate::policy::{self, POLICY_PATH, Policy, PolicyError, PolicySource};
 
@@ -67,7 +67,7 @@ pub struct PolicyListing {
 
 /// What `/dev/null` as a link's target means: the name is hidden.
 fn is_mask(path: &Path) -> bool {
-    fs::read_link(path).is_ok_and(|target| target == Path::new("/dev/null"))
+    fs::read_link(path).is_ok_and(|target| target.as_os_str().as_bytes() == b"/dev/null")
 }
 
 /// The policy's files. `with_run` false leaves out /run, which is empty at the next boot:
@@ -111,7 +111,7 @@ pub fn list_policy_files(root: &Root, with_run: bool) -> PolicyListing {
                 continue;
             }
             Err(e) => {
-                listing.errors.extend(refused(
+                listing.errors.push(refusal(
                     &shown(dir),
                     format!("cannot be listed: {}", io_reason(&e)),
                     "a drop-in directory must be a directory root can read",
@@ -128,7 +128,7 @@ pub fn list_policy_files(root: &Root, with_run: bool) -> PolicyListing {
             }
             match plain_name(&name) {
                 Some(name) => names.push((name.to_string(), rank)),
-                None => listing.errors.extend(refused(
+                None => listing.errors.push(refusal(
                     &shown(&format!("{dir}/{}", name.to_string_lossy())),
                     "has a name that is not plain UTF-8 text (a control character or an invalid byte)".into(),
                     "rename it: messages and the initramfs hooks name files by their names",
@@ -136,13 +136,14 @@ pub fn list_policy_files(root: &Root, with_run: bool) -> PolicyListing {
             }
         }
         if entries.next().is_some() {
-            listing.errors.extend(refused(
+            listing.errors.push(refusal(
                 &shown(dir),
                 format!("has more than {MAX_POLICY_DIR_ENTRIES} entries: the policy cannot be read whole"),
                 "remove what is not a drop-in from the directory",
             ));
         }
     }
+    // The same sort as the modprobe.d scan's: one copy of its code in the binary.
     names.sort_unstable();
     names.dedup_by(|later, first| later.0 == first.0);
     let mut merged = 0;
@@ -152,7 +153,7 @@ pub fn list_policy_files(root: &Root, with_run: bool) -> PolicyListing {
             continue;
         }
         if merged == MAX_POLICY_DROPINS {
-            listing.errors.extend(refused(
+            listing.errors.push(refusal(
                 &shown(&relative),
                 format!(
                     "is one drop-in more than {MAX_POLICY_DROPINS}: the policy cannot be read whole"
@@ -193,7 +194,7 @@ pub fn load_merged_policy(root: &Root, with_run: bool) -> MergedPolicy {
         let bytes = match read_policy(&root.join(relative), shown_path) {
             Ok(Some(bytes)) => bytes,
             Ok(None) => {
-                errors.extend(refused(
+                errors.push(refusal(
                     shown_path,
                     "cannot be found: a symbolic link to nothing, or removed while being read"
                         .into(),
@@ -207,7 +208,7 @@ pub fn load_merged_policy(root: &Root, with_run: bool) -> MergedPolicy {
             }
         };
         if bytes.len() as u64 > budget {
-            errors.extend(refused(
+            errors.push(refusal(
                 shown_path,
                 format!("takes the policy files past {MAX_POLICY_TOTAL_BYTES} bytes together"),
                 "a policy is a few lines; merge or remove drop-ins",
@@ -221,8 +222,7 @@ pub fn load_merged_policy(root: &Root, with_run: bool) -> MergedPolicy {
         if !only_admins {
             hash.add(shown_path.as_bytes());
             hash.add(&[0]);
-            hash.add((bytes.len() as u64).to_string().as_bytes());
-            hash.add(&[0]);
+            hash.add(&(bytes.len() as u64).to_le_bytes());
         }
         hash.add(&bytes);
         match parse_policy_bytes(&bytes, shown_path) {
