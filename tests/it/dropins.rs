@@ -460,3 +460,31 @@ fn the_kernel_command_line_overrides_the_merged_policy() {
         options_of_one_file(&f, "gpu = \"50%\"\nreserve = \"16GiB\"\n")
     );
 }
+
+/// The fingerprint in the decision record after `apply` on this fixture.
+fn recorded_fingerprint(f: &Fixture) -> String {
+    f.remove(&crate::util::record_path());
+    ok(f, &["apply"]);
+    let record = String::from_utf8(f.record().expect("a decision record")).unwrap();
+    let at = record
+        .find("\"policy_fingerprint\": \"")
+        .unwrap_or_else(|| panic!("no fingerprint in:\n{record}"));
+    let rest = &record[at + "\"policy_fingerprint\": \"".len()..];
+    rest[..rest.find('"').unwrap()].to_string()
+}
+
+#[test]
+fn the_fingerprint_of_the_admins_file_alone_is_unchanged_and_names_count_otherwise() {
+    let f = Fixture::standard("fingerprint");
+    let bytes = fs::read(f.path(crate::util::POLICY)).unwrap();
+    let admins = recorded_fingerprint(&f);
+    assert_eq!(admins, ttm_autosize::system::fingerprint(&bytes));
+    // The same bytes as the vendor's file: another policy file, another fingerprint.
+    f.remove(crate::util::POLICY);
+    f.write(VENDOR, &bytes);
+    let vendors = recorded_fingerprint(&f);
+    assert_ne!(vendors, admins);
+    // An empty drop-in added changes nothing in the values, but the fingerprint.
+    f.write(&format!("{DROPINS}/10-empty.toml"), "");
+    assert_ne!(recorded_fingerprint(&f), vendors);
+}
