@@ -50,3 +50,49 @@ need() {
     fail "missing tool '$tool': install the Debian package '$package' (apt-get install $package)"
     return 1
 }
+
+# fleet_chroot DIR: a throw-away Debian 12 system in DIR (created, must not exist),
+# extracted from a tarball cached in $FLEET_CACHE and made once with debootstrap
+# (minbase; network to deb.debian.org; at most 15 minutes). It has systemd as init
+# (for systemd-nspawn --boot), python3-apt (for ansible's apt module), initramfs-tools
+# and a kernel package (the small cloud flavour) so that update-initramfs builds a
+# real image. Root only.
+fleet_chroot() {
+    local dir=$1 includes=systemd,systemd-sysv,python3,python3-apt,initramfs-tools,linux-image-cloud-amd64
+    local tarball log
+    tarball=$FLEET_CACHE/bookworm-$(printf %s "$includes" | md5sum | cut -c1-8).tar
+    if [ ! -s "$tarball" ]; then
+        need debootstrap debootstrap || return 1
+        echo "creating the Debian 12 chroot tarball $tarball (once)"
+        mkdir -p "$FLEET_CACHE"
+        rm -rf "$tarball.d" "$tarball.tmp"
+        log=$(mktemp)
+        if ! timeout 900 debootstrap --variant=minbase --include="$includes" bookworm "$tarball.d" \
+                http://deb.debian.org/debian >"$log" 2>&1 ||
+            ! tar -C "$tarball.d" -cf "$tarball.tmp" .; then
+            fail "debootstrap could not create a Debian 12 chroot (network to deb.debian.org?)"
+            tail -n 20 "$log" | sed 's/^/    /'
+            rm -rf "$tarball.d" "$tarball.tmp" "$log"
+            return 1
+        fi
+        mv "$tarball.tmp" "$tarball"
+        rm -rf "$tarball.d" "$log"
+    fi
+    mkdir "$dir" && tar -C "$dir" -xf "$tarball"
+}
+
+# build_deb OUTDIR: packaging/build-deb, PASS with the package's name or FAIL with its
+# log; prints nothing else, sets DEB to the package's path.
+build_deb() {
+    local log
+    log=$(mktemp)
+    if DEB=$("$REPO/packaging/build-deb" "$1" 2>"$log" | tail -n1) && [ -f "$DEB" ]; then
+        pass "packaging/build-deb builds $(basename "$DEB")"
+        rm -f "$log"
+        return 0
+    fi
+    fail "packaging/build-deb"
+    tail -n 20 "$log" | sed 's/^/    /'
+    rm -f "$log"
+    return 1
+}
