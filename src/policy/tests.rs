@@ -176,7 +176,10 @@ fn merge_takes_each_key_from_the_later_file_that_sets_it() {
     merged.merge(parse_policy("gpu = \"60%\"\nmax = \"100GiB\"\n", "b.toml").unwrap());
     merged.merge(parse_policy("# nothing\n", "c.toml").unwrap());
     assert_eq!(merged.gpu.as_ref().unwrap().value.resolve(100), 60);
-    assert_eq!(merged.reserve.as_ref().unwrap().value, Amount::Bytes(16 * GIB));
+    assert_eq!(
+        merged.reserve.as_ref().unwrap().value,
+        Amount::Bytes(16 * GIB)
+    );
     assert_eq!(merged.max.as_ref().unwrap().value, Amount::Bytes(100 * GIB));
     let path = |setting: &Setting<Amount>| match &setting.origin {
         Origin::File { path, .. } => path.clone(),
