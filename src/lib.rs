@@ -3,17 +3,19 @@
 //!
 //! Modules, and what each owns:
 //! - `cli`: argv to a `Mode`; the usage text and each command's help.
-//! - `commands`: one leaf per command (apply, plan, check, status, generator).
+//! - `commands`: one leaf per command (apply, plan, check, status, carveout,
+//!   generator).
 //! - `inputs`: everything a run observes, gathered once.
 //! - `plan`: the pure decision, (machine, command line, policy) to a `Plan`.
 //! - `record`: the decision record's versioned schema, its `Stage`, reading it back.
 //! - `write`: the atomic descriptor-based writer (stage, replace, take back).
 //! - `render`: every output format: text, JSON, Prometheus, the modprobe.d file.
 //! - `system`: every file read under the root prefix (/proc, /sys, modules, modprobe.d).
-//! - `policy`, `cmdline`, `knobs`, `units`, `dmi`: pure parsers and tables.
+//! - `policy`, `cmdline`, `knobs`, `units`, `dmi`, `carveout`: pure parsers and tables.
 //! - `wrap`: lines of at most 80 columns, broken at words.
 //! - `kmsg`: the kernel-log logger and the escaping of what reaches a terminal or log.
 
+pub mod carveout;
 pub mod cli;
 pub mod cmdline;
 pub mod commands;

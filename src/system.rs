@@ -15,6 +15,7 @@ use crate::knobs::{self, StaticOption, TTM_MODULES};
 use crate::plan::{AmdGpus, TtmModule};
 use crate::policy::{self, MAX_POLICY_BYTES, Policy, PolicyError};
 
+pub mod carveout;
 pub const MEMINFO_PATH: &str = "proc/meminfo";
 pub const CMDLINE_PATH: &str = "proc/cmdline";
 pub const OSRELEASE_PATH: &str = "proc/sys/kernel/osrelease";

@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: MIT
+//! amdgpu's carve-out choice in sysfs (Linux 7.0 and later):
+//! /sys/class/drm/cardN/device/uma/{carveout_options,carveout}. The files exist only for
+//! an APU whose firmware lets the operating system choose; the format is in
+//! crate::carveout. Writing is for `ttm-autosize carveout --set`, never for boot.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
+
+use crate::carveout::{self, CarveoutOption};
+use crate::system::{Root, io_reason, read_text, shown};
+
+/// sysfs shows at most a page.
+const MAX_BYTES: u64 = 4096;
+/// DRM entries looked at; a machine has a few.
+const MAX_DRM_ENTRIES: usize = 1024;
+
+/// A card that offers the choice, as read.
+#[derive(Debug)]
+pub struct UmaCard {
+    /// "card0".
+    pub card: String,
+    pub options: Result<Vec<CarveoutOption>, String>,
+    /// The index chosen for the next boot.
+    pub choice: Result<u32, String>,
+}
+
+/// `sys/class/drm/CARD/device/uma/FILE`, relative to the root.
+pub fn uma_path(card: &str, file: &str) -> String {
+    format!("sys/class/drm/{card}/device/uma/{file}")
+}
+
+/// Every DRM card with a uma/carveout_options file, in card order.
+pub fn uma_cards(root: &Root) -> Vec<UmaCard> {
+    let Ok(entries) = fs::read_dir(root.join("sys/class/drm")) else {
+        return Vec::new();
+    };
+    let mut cards: Vec<(u32, String)> = entries
+        .flatten()
+        .take(MAX_DRM_ENTRIES)
+        .filter_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            let number = name.strip_prefix("card")?;
+            // u32's parser would take "+1" too.
+            if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            Some((number.parse::<u32>().ok()?, name))
+        })
+        .filter(|(_, card)| root.join(&uma_path(card, "carveout_options")).exists())
+        .collect();
+    cards.sort();
+    cards
+        .into_iter()
+        .map(|(_, card)| read_card(root, card))
+        .collect()
+}
+
+fn read_card(root: &Root, card: String) -> UmaCard {
+    UmaCard {
+        options: read(root, &card, "carveout_options", carveout::parse_options),
+        choice: read_choice(root, &card),
+        card,
+    }
+}
+
+/// The index CARD's uma/carveout holds: the option chosen for the next boot.
+pub fn read_choice(root: &Root, card: &str) -> Result<u32, String> {
+    read(root, card, "carveout", carveout::parse_choice)
+}
+
+fn read<T>(
+    root: &Root,
+    card: &str,
+    file: &str,
+    parse: fn(&str) -> Result<T, String>,
+) -> Result<T, String> {
+    let relative = uma_path(card, file);
+    read_text(root, &relative, MAX_BYTES)
+        .and_then(|text| parse(&text).map_err(|e| format!("{}: {e}", shown(&relative))))
+}
+
+/// Writes `index` to CARD's uma/carveout as the kernel takes it, in one write(2): the
+/// kernel asks the firmware for that option at the next boot, or refuses.
+pub fn write_choice(root: &Root, card: &str, index: u32) -> Result<(), String> {
+    let relative = uma_path(card, "carveout");
+    let failed =
+        |why: String| format!("cannot write option {index} to {}: {why}", shown(&relative));
+    let path = root.join(&relative);
+    // Only an existing regular file is opened (sysfs attributes are): never created, and
+    // never a FIFO or device, which could block or act by being opened.
+    match fs::symlink_metadata(&path) {
+        Ok(meta) if meta.file_type().is_file() => {}
+        Ok(_) => return Err(failed("not a regular file".into())),
+        Err(e) => return Err(failed(io_reason(&e))),
+    }
+    let flags = OFlag::O_WRONLY | OFlag::O_TRUNC | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK;
+    let file = nix::fcntl::open(&path, flags | OFlag::O_NOCTTY, Mode::empty())
+        .map_err(|errno| failed(refusal(errno)))?;
+    let text = format!("{index}\n");
+    match File::from(file).write(text.as_bytes()) {
+        Ok(n) if n == text.len() => Ok(()),
+        Ok(n) => Err(failed(format!("only {n} of {} bytes taken", text.len()))),
+        Err(e) => Err(failed(match e.raw_os_error() {
+            Some(code) => refusal(Errno::from_raw(code)),
+            None => io_reason(&e),
+        })),
+    }
+}
+
+/// Why a write failed, with what it means here.
+fn refusal(errno: Errno) -> String {
+    let reason = io_reason(&io::Error::from(errno));
+    match errno {
+        Errno::EACCES | Errno::EPERM | Errno::EROFS => format!("{reason} (run it as root)"),
+        Errno::EINVAL => format!("{reason} (the firmware does not take that option)"),
+        _ => reason,
+    }
+}
