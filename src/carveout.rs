@@ -57,9 +57,11 @@ pub fn parse_options(text: &str) -> Result<Vec<CarveoutOption>, String> {
 
 /// One `"I: NAME (N GB)"` line.
 fn parse_line(line: &str) -> Option<CarveoutOption> {
-    let (index, rest) = line.split_once(": ")?;
-    let (name, size) = rest.strip_suffix(')')?.rsplit_once('(')?;
-    let name = name.strip_suffix(' ')?;
+    let (index, rest) = line.split_once(':')?;
+    let rest = rest.strip_prefix(' ')?.strip_suffix(')')?;
+    let open = rest.bytes().rposition(|b| b == b'(')?;
+    let name = rest[..open].strip_suffix(' ')?;
+    let size = &rest[open + 1..];
     if name.len() > MAX_NAME_BYTES || name.chars().any(char::is_control) {
         return None;
     }
@@ -81,7 +83,13 @@ fn kernel_u32(text: &str) -> Option<u32> {
     let plain = !text.is_empty()
         && text.bytes().all(|b| b.is_ascii_digit())
         && (text == "0" || !text.starts_with('0'));
-    plain.then(|| text.parse().ok()).flatten()
+    // Through u64, whose parser the program has already.
+    let number: u64 = if plain {
+        text.parse().ok()?
+    } else {
+        return None;
+    };
+    u32::try_from(number).ok()
 }
 
 /// Parses `carveout`: the index of the chosen option.

@@ -34,29 +34,26 @@ pub fn uma_path(card: &str, file: &str) -> String {
     format!("sys/class/drm/{card}/device/uma/{file}")
 }
 
-/// Every DRM card with a uma/carveout_options file, in card order.
+/// Every DRM card with a uma/carveout_options file.
 pub fn uma_cards(root: &Root) -> Vec<UmaCard> {
     let Ok(entries) = fs::read_dir(root.join("sys/class/drm")) else {
         return Vec::new();
     };
-    let mut cards: Vec<(u32, String)> = entries
+    // Sorted by name like the other DRM readers (card10 before card2: an APU has one).
+    let mut cards: Vec<String> = entries
         .flatten()
         .take(MAX_DRM_ENTRIES)
-        .filter_map(|entry| {
-            let name = entry.file_name().into_string().ok()?;
-            let number = name.strip_prefix("card")?;
-            // u32's parser would take "+1" too.
-            if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
-                return None;
-            }
-            Some((number.parse::<u32>().ok()?, name))
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .filter(|name| {
+            name.strip_prefix("card")
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
         })
-        .filter(|(_, card)| root.join(&uma_path(card, "carveout_options")).exists())
+        .filter(|card| root.join(&uma_path(card, "carveout_options")).exists())
         .collect();
     cards.sort();
     cards
         .into_iter()
-        .map(|(_, card)| read_card(root, card))
+        .map(|card| read_card(root, card))
         .collect()
 }
 
