@@ -15,6 +15,10 @@
 //! - `wrap`: lines of at most 80 columns, broken at words.
 //! - `kmsg`: the kernel-log logger and the escaping of what reaches a terminal or log.
 
+/// The environment variable that puts every path the program reads or writes under a
+/// prefix (default `/`), so tests run on fake trees; the boot hooks never set it.
+pub const ROOT_ENV: &str = "TTM_AUTOSIZE_ROOT";
+
 pub mod carveout;
 pub mod cli;
 pub mod cmdline;

@@ -62,7 +62,7 @@ fn main() -> ExitCode {
     let mut argv = std::env::args_os();
     let program = argv.next().unwrap_or_default();
     let args: Vec<OsString> = argv.collect();
-    let root = Root::new(std::env::var_os("TTM_AUTOSIZE_ROOT").unwrap_or_else(|| "/".into()));
+    let root = Root::new(std::env::var_os(ttm_autosize::ROOT_ENV).unwrap_or_else(|| "/".into()));
 
     let mode = match cli::parse_args_os(&program, &args) {
         Ok(mode) => mode,

@@ -65,7 +65,7 @@ pub(super) fn explicit(
 ) -> Result<Option<Explicit>, PlanError> {
     let module = knob.module(&machine.module.name);
     // The kernel applies the command line to a built-in TTM module, kmod to a loaded one
-    // (their readings differ at `--` and unclosed quotes: see cmdline.rs). amdgpu is read as
+    // (their readings differ at `--` and unclosed quotes: see `cmdline`). amdgpu is read as
     // kmod reads it: it is loadable whenever its TTM module is (a built-in amdgpu selects a
     // built-in TTM); next to a built-in TTM it can be either, which nothing here tells.
     let builtin = knob.owner == knobs::Owner::Ttm && machine.module.builtin;

@@ -17,9 +17,8 @@ use ttm_autosize::{inputs, policy, record};
 /// The binary under test, as cargo built it for this test run.
 pub const BINARY: &str = env!("CARGO_BIN_EXE_ttm-autosize");
 
-/// The variable that puts every path the binary touches under a prefix. The binary reads it
-/// in main.rs; the library has no constant for it.
-pub const ROOT_ENV: &str = "TTM_AUTOSIZE_ROOT";
+/// The variable that puts every path the binary touches under a prefix.
+pub use ttm_autosize::ROOT_ENV;
 
 /// A run still going after this long is killed and reported as a hang: every command
 /// finishes in milliseconds, and at boot it must never block.
