@@ -100,34 +100,31 @@ pub fn parse_choice(text: &str) -> Result<u32, String> {
 
 /// The option `wanted` names: the smallest for `Minimum`, else the one of exactly that
 /// size. None offered, or more than one of that size (the kernel rounds GiB down, so two
-/// can print alike), is an error listing what is offered.
+/// can print alike), is an error saying what is offered.
 pub fn choose(options: &[CarveoutOption], wanted: Wanted) -> Result<&CarveoutOption, String> {
     let size = match wanted {
         Wanted::Size(size) => size,
         Wanted::Minimum => options.iter().map(|o| o.bytes).min().unwrap_or(0),
     };
-    let matching: Vec<&CarveoutOption> = options.iter().filter(|o| o.bytes == size).collect();
-    match matching[..] {
-        [one] => Ok(one),
-        [] => Err(format!(
-            "{} is not offered; the firmware offers {}",
-            compact(size),
-            options
-                .iter()
-                .map(|o| compact(o.bytes))
-                .collect::<Vec<_>>()
-                .join(" ")
+    let mut matching = options.iter().filter(|o| o.bytes == size);
+    match (matching.next(), matching.next()) {
+        (Some(one), None) => Ok(one),
+        (Some(_), Some(_)) => Err(format!(
+            "{} is offered more than once; write the index you mean to the carveout \
+             file by hand",
+            compact(size)
         )),
-        _ => Err(format!(
-            "{} is offered more than once (options {}); write the index you mean to \
-             the carveout file by hand",
-            compact(size),
-            matching
-                .iter()
-                .map(|o| o.index.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
+        (None, _) => {
+            let mut offered = String::new();
+            for option in options {
+                offered.push(' ');
+                offered.push_str(&compact(option.bytes));
+            }
+            Err(format!(
+                "{} is not offered; the firmware offers{offered}",
+                compact(size)
+            ))
+        }
     }
 }
 
@@ -265,7 +262,7 @@ mod tests {
         assert!(choose(&options, Wanted::Size(16 * GIB + 1)).is_err());
         let twice = parse_options("0: a (1 GB)\n1: b (1 GB)\n2: c (2 GB)").unwrap();
         let refused = choose(&twice, Wanted::Size(GIB)).unwrap_err();
-        assert!(refused.contains("options 0, 1"), "{refused}");
+        assert!(refused.contains("offered more than once"), "{refused}");
         assert_eq!(choose(&twice, Wanted::Size(2 * GIB)).unwrap().index, 2);
     }
 

@@ -7,7 +7,7 @@ use std::fmt::Write;
 
 use crate::carveout::{self, CarveoutOption, Wanted};
 use crate::plan::AmdGpus;
-use crate::system::carveout::{UmaCard, read_choice, uma_cards, uma_path, write_choice};
+use crate::system::carveout::{UmaCard, uma_cards, uma_path, write_choice};
 use crate::system::{self, Root, shown};
 use crate::wrap;
 
@@ -15,6 +15,15 @@ use crate::wrap;
 const NO_AMD_GPU: &str = "No AMD GPU: there is no carve-out to choose.";
 const NOT_OFFERED: &str =
     "The kernel offers no carve-out choice; set \"UMA frame buffer size\" in the BIOS.";
+
+const HOW_TO_CHOOSE: &str = "\
+Choose with 'ttm-autosize carveout --set minimum|SIZE' as root; it takes effect
+at the next boot.
+";
+const NEXT_BOOT: &str = "\
+It takes effect at the next boot; ttm-autosize's policy then recomputes the GPU
+limits from the new MemTotal.
+";
 
 /// What a run prints: the report for stdout, the problems for stderr (exit 1 when any).
 #[derive(Debug, Default)]
@@ -42,13 +51,9 @@ pub fn run(root: &Root, set: Option<Wanted>) -> Outcome {
         (None, cards) => list(cards),
         (Some(_), []) => Outcome::problem(nothing_offered(root)),
         (Some(wanted), [card]) => set_choice(root, card, wanted),
-        (Some(_), several) => Outcome::problem(&format!(
-            "{} each offer a carve-out choice; write the index you mean to {} by hand",
-            several
-                .iter()
-                .map(|c| c.card.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
+        (Some(_), _) => Outcome::problem(&format!(
+            "more than one card offers a carve-out choice; write the index you mean to \
+             {} by hand",
             shown(&uma_path("CARD", "carveout"))
         )),
     }
@@ -84,42 +89,32 @@ fn list(cards: &[UmaCard]) -> Outcome {
             } else {
                 ' '
             };
-            let line = format!(
-                "  {mark} {:>2} {:>8}  {}",
-                option.index,
-                carveout::shown(option.bytes),
-                option.name
-            );
-            let _ = writeln!(out, "{}", line.trim_end());
-        }
-        match (&card.choice, chosen) {
-            (Err(e), _) => outcome.problems += &wrap::wrapped("ttm-autosize: ", "  ", e),
-            (Ok(_), Some(index)) if !options.iter().any(|o| o.index == index) => {
-                let _ = writeln!(out, "  (the chosen index, {index}, is none of these)");
+            let size = carveout::shown(option.bytes);
+            let _ = write!(out, "  {mark} {:>2} {size:>8}", option.index);
+            if !option.name.is_empty() {
+                out.push_str("  ");
+                out.push_str(&option.name);
             }
-            _ => {}
+            out.push('\n');
+        }
+        if let Err(e) = &card.choice {
+            outcome.problems += &wrap::wrapped("ttm-autosize: ", "  ", e);
         }
     }
     if !outcome.report.is_empty() {
-        outcome.report += &wrap::wrapped(
-            "",
-            "",
-            "Choose with 'ttm-autosize carveout --set minimum|SIZE' as root; it takes \
-             effect at the next boot.",
-        );
+        outcome.report += HOW_TO_CHOOSE;
     }
     outcome
 }
 
 fn set_choice(root: &Root, card: &UmaCard, wanted: Wanted) -> Outcome {
-    let chosen = match (&card.options, &card.choice) {
+    let (option, before_index) = match (&card.options, &card.choice) {
         (Err(e), _) | (_, Err(e)) => return Outcome::problem(e),
         (Ok(options), Ok(index)) => match carveout::choose(options, wanted) {
-            Ok(option) => (option, options.iter().find(|o| o.index == *index), *index),
+            Ok(option) => (option, *index),
             Err(e) => return Outcome::problem(&format!("{}: {e}", card.card)),
         },
     };
-    let (option, before, before_index) = chosen;
     let name = &card.card;
     if option.index == before_index {
         return Outcome {
@@ -134,35 +129,20 @@ fn set_choice(root: &Root, card: &UmaCard, wanted: Wanted) -> Outcome {
             problems: String::new(),
         };
     }
+    // The kernel takes the index only once the firmware has: a write that succeeded is
+    // the next boot's choice.
     if let Err(e) = write_choice(root, name, option.index) {
         return Outcome::problem(&e);
     }
-    // The kernel stores the index once the firmware took it; reading it back shows that
-    // it did (and that a fake root's file is what the kernel would now show).
-    let after = read_choice(root, name);
-    if after != Ok(option.index) {
-        let now = after.map_or_else(|e| e, |i| format!("it reads {i}"));
-        return Outcome::problem(&format!(
-            "wrote option {} to {}, but {now}",
-            option.index,
-            shown(&uma_path(name, "carveout"))
-        ));
-    }
-    let was = before.map_or_else(|| format!("option {before_index}"), described);
     let mut report = wrap::wrapped(
         "",
         "",
         &format!(
-            "{name}: {}, is chosen for the next boot (it was {was}).",
+            "{name}: {}, is chosen for the next boot (it was option {before_index}).",
             described(option)
         ),
     );
-    report += &wrap::wrapped(
-        "",
-        "",
-        "It takes effect at the next boot; ttm-autosize's policy then recomputes the \
-         GPU limits from the new MemTotal.",
-    );
+    report += NEXT_BOOT;
     Outcome {
         report,
         problems: String::new(),

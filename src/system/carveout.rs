@@ -39,18 +39,21 @@ pub fn uma_cards(root: &Root) -> Vec<UmaCard> {
     let Ok(entries) = fs::read_dir(root.join("sys/class/drm")) else {
         return Vec::new();
     };
-    // Sorted by name like the other DRM readers (card10 before card2: an APU has one).
-    let mut cards: Vec<String> = entries
-        .flatten()
-        .take(MAX_DRM_ENTRIES)
-        .filter_map(|entry| entry.file_name().into_string().ok())
-        .filter(|name| {
-            name.strip_prefix("card")
-                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-        })
-        .filter(|card| root.join(&uma_path(card, "carveout_options")).exists())
-        .collect();
-    cards.sort();
+    let mut cards: Vec<String> = Vec::new();
+    for entry in entries.flatten().take(MAX_DRM_ENTRIES) {
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        let number = name.strip_prefix("card").unwrap_or_default();
+        if !number.is_empty()
+            && number.bytes().all(|b| b.is_ascii_digit())
+            && root.join(&uma_path(&name, "carveout_options")).exists()
+        {
+            cards.push(name);
+        }
+    }
+    // By name, as the other DRM readers sort (card10 before card2: an APU has one).
+    cards.sort_unstable();
     cards
         .into_iter()
         .map(|card| read_card(root, card))
@@ -58,27 +61,20 @@ pub fn uma_cards(root: &Root) -> Vec<UmaCard> {
 }
 
 fn read_card(root: &Root, card: String) -> UmaCard {
+    let options = uma_path(&card, "carveout_options");
+    let choice = uma_path(&card, "carveout");
     UmaCard {
-        options: read(root, &card, "carveout_options", carveout::parse_options),
-        choice: read_choice(root, &card),
+        options: read_text(root, &options, MAX_BYTES)
+            .and_then(|text| carveout::parse_options(&text).map_err(|e| located(&options, e))),
+        choice: read_text(root, &choice, MAX_BYTES)
+            .and_then(|text| carveout::parse_choice(&text).map_err(|e| located(&choice, e))),
         card,
     }
 }
 
-/// The index CARD's uma/carveout holds: the option chosen for the next boot.
-pub fn read_choice(root: &Root, card: &str) -> Result<u32, String> {
-    read(root, card, "carveout", carveout::parse_choice)
-}
-
-fn read<T>(
-    root: &Root,
-    card: &str,
-    file: &str,
-    parse: fn(&str) -> Result<T, String>,
-) -> Result<T, String> {
-    let relative = uma_path(card, file);
-    read_text(root, &relative, MAX_BYTES)
-        .and_then(|text| parse(&text).map_err(|e| format!("{}: {e}", shown(&relative))))
+/// A parse error under the name of the file it is about.
+fn located(relative: &str, error: String) -> String {
+    format!("{}: {error}", shown(relative))
 }
 
 /// Writes `index` to CARD's uma/carveout as the kernel takes it, in one write(2): the

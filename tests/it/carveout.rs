@@ -82,7 +82,7 @@ fn set_minimum_writes_the_smallest_option() {
     assert_eq!(f.choice(), "0\n");
     assert_eq!(
         run.stdout,
-        "card1: option 0, 512 MiB, is chosen for the next boot (it was option 7, 16 GiB).
+        "card1: option 0, 512 MiB, is chosen for the next boot (it was option 7).
 It takes effect at the next boot; ttm-autosize's policy then recomputes the GPU
 limits from the new MemTotal.
 "
