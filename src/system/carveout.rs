@@ -109,8 +109,9 @@ pub fn write_choice(root: &Root, card: &str, index: u32) -> Result<(), String> {
 fn refusal(errno: Errno) -> String {
     let reason = io_reason(&io::Error::from(errno));
     match errno {
-        Errno::EACCES | Errno::EPERM | Errno::EROFS => format!("{reason} (run it as root)"),
-        Errno::EINVAL => format!("{reason} (the firmware does not take that option)"),
+        Errno::EACCES | Errno::EPERM => format!("{reason} (run it as root)"),
+        // What amdgpu answers for an index it or the firmware does not allow.
+        Errno::EINVAL => format!("{reason} (the kernel refused that option)"),
         _ => reason,
     }
 }
