@@ -7,8 +7,9 @@
 //! Carveout"): `carveout_options` is one line per option, `"%d: %s (%u GB)\n"` for one of
 //! at least 1024 MB and `"%d: %s (%u MB)\n"` below, the index counting from 0 and the name
 //! (at most 27 bytes, often empty) taken from the VBIOS. The GB figure is the MB figure
-//! shifted right by 10, so the kernel's MB and GB are MiB and GiB. `carveout` reads
-//! `"%u\n"`, the index of the option chosen for the next boot, and takes one such index.
+//! shifted right by 10, so the kernel's MB and GB are MiB and GiB, and a size is never
+//! 1024 MB or more, nor 0 GB. `carveout` reads `"%u\n"`, the index of the option chosen
+//! for the next boot, and takes one such index.
 
 use crate::units::{GIB, MIB};
 
@@ -66,15 +67,17 @@ fn parse_line(line: &str) -> Option<CarveoutOption> {
         return None;
     }
     let (number, unit) = size.split_once(' ')?;
+    let number = kernel_u32(number)?;
+    // MB below 1024 MB, GB from there: each figure has one spelling.
     let unit = match unit {
-        "MB" => MIB,
-        "GB" => GIB,
+        "MB" if number < 1024 => MIB,
+        "GB" if number > 0 => GIB,
         _ => return None,
     };
     Some(CarveoutOption {
         index: kernel_u32(index)?,
         name: name.to_string(),
-        bytes: u64::from(kernel_u32(number)?) * unit,
+        bytes: u64::from(number) * unit,
     })
 }
 
@@ -194,6 +197,8 @@ mod tests {
             "0: Minimum (512 MiB)",
             "0: Minimum (512MB)",
             "0: Minimum (512 mb)",
+            "0: Minimum (1024 MB)",
+            "0: Minimum (0 GB)",
             "0:Minimum (512 MB)",
             "0: Minimum(512 MB)",
             "-1: Minimum (512 MB)",
