@@ -61,8 +61,8 @@ fn parse_line(line: &str) -> Option<CarveoutOption> {
     let (index, rest) = line.split_once(':')?;
     let rest = rest.strip_prefix(' ')?.strip_suffix(')')?;
     let open = rest.bytes().rposition(|b| b == b'(')?;
-    let name = rest[..open].strip_suffix(' ')?;
-    let size = &rest[open + 1..];
+    let name = rest.get(..open)?.strip_suffix(' ')?;
+    let size = rest.get(open + 1..)?;
     if name.len() > MAX_NAME_BYTES || name.chars().any(char::is_control) {
         return None;
     }
