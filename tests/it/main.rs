@@ -9,6 +9,7 @@ mod carveout;
 mod cases;
 mod catalogue;
 mod cli;
+mod columns;
 mod faults;
 mod prometheus;
 mod properties;
