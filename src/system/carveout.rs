@@ -4,8 +4,8 @@
 //! an APU whose firmware lets the operating system choose; the format is in
 //! crate::carveout. Writing is for `ttm-autosize carveout --set`, never for boot.
 
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -95,23 +95,21 @@ pub fn write_choice(root: &Root, card: &str, index: u32) -> Result<(), String> {
     let file = nix::fcntl::open(&path, flags | OFlag::O_NOCTTY, Mode::empty())
         .map_err(|errno| failed(refusal(errno)))?;
     let text = format!("{index}\n");
-    match File::from(file).write(text.as_bytes()) {
+    match nix::unistd::write(&file, text.as_bytes()) {
         Ok(n) if n == text.len() => Ok(()),
-        Ok(n) => Err(failed(format!("only {n} of {} bytes taken", text.len()))),
-        Err(e) => Err(failed(match e.raw_os_error() {
-            Some(code) => refusal(Errno::from_raw(code)),
-            None => io_reason(&e),
-        })),
+        Ok(_) => Err(failed("the kernel took part of it".into())),
+        Err(errno) => Err(failed(refusal(errno))),
     }
 }
 
 /// Why a write failed, with what it means here.
 fn refusal(errno: Errno) -> String {
-    let reason = io_reason(&io::Error::from(errno));
-    match errno {
-        Errno::EACCES | Errno::EPERM => format!("{reason} (run it as root)"),
+    let mut reason = io_reason(&io::Error::from(errno));
+    reason.push_str(match errno {
+        Errno::EACCES | Errno::EPERM => " (run it as root)",
         // What amdgpu answers for an index it or the firmware does not allow.
-        Errno::EINVAL => format!("{reason} (the kernel refused that option)"),
-        _ => reason,
-    }
+        Errno::EINVAL => " (the kernel refused that option)",
+        _ => "",
+    });
+    reason
 }
