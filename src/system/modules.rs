@@ -11,7 +11,7 @@ use super::{ReadError, Root, io_reason, open_regular, read_text, shown};
 use crate::knobs::{self, TTM_MODULES};
 use crate::plan::TtmModule;
 
-mod index;
+pub mod index;
 #[cfg(test)]
 mod index_tests;
 
