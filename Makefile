@@ -8,6 +8,9 @@
 # make lint                        cargo fmt --check and clippy
 # make check-packaging             man pages, shellcheck, install tree, deb, rpm, arch
 # make check-boot                  real-kernel boot tests (root, QEMU; tests/boot/)
+# make dist                        release tarball with vendored crates, and its
+#                                  checksum, in target/dist/ (needs git, network
+#                                  or a filled cargo cache)
 #
 # The binary, documentation, man pages and shell completions follow PREFIX.
 # dracut, mkinitcpio and systemd look in /usr/lib only, and initramfs-tools
@@ -23,6 +26,9 @@ CARGO ?= cargo
 INSTALL ?= install
 
 BINARY = target/$(TARGET)/release/ttm-autosize
+
+# The version lives in Cargo.toml only (the [package] table's `version`).
+VERSION := $(shell sed -n '/^\[package\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' Cargo.toml)
 
 BINDIR       = $(PREFIX)/bin
 DOCDIR       = $(PREFIX)/share/doc/ttm-autosize
@@ -68,7 +74,7 @@ endef
 GENERATOR = $(GENERATORDIR)/ttm-autosize-generator
 INSTALLED = $(foreach f,$(FILES),$(word 1,$(subst :, ,$(f)))) $(GENERATOR)
 
-.PHONY: all build install uninstall test test-deps lint check-packaging check-boot
+.PHONY: all build install uninstall dist test test-deps lint check-packaging check-boot
 
 all: build
 
@@ -94,6 +100,41 @@ install:
 uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
 	rmdir $(DESTDIR)$(DRACUTDIR) $(DESTDIR)$(DOCDIR) 2>/dev/null || true
+
+# The release tarball: the tracked files (git ls-files, as they are in the
+# work tree), vendor/ from `cargo vendor --locked` and a .cargo/config.toml
+# that points crates-io at it, so `cargo build --offline --frozen` needs no
+# network. Reproducible: names sorted, every mtime SOURCE_DATE_EPOCH (the
+# last commit's time unless set), owner and group 0, modes from the file's
+# executable bit only, gzip -n. The checksum file is in sha256sum format:
+# `cd target/dist && sha256sum -c ttm-autosize-VERSION.tar.gz.sha256`.
+DISTNAME = ttm-autosize-$(VERSION)
+DISTDIR  = target/dist
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null)
+
+dist:
+	@test -n "$(VERSION)" || { echo "no version in Cargo.toml's [package]" >&2; exit 1; }
+	@test -n "$(SOURCE_DATE_EPOCH)" || { echo "make dist needs the git checkout (or SOURCE_DATE_EPOCH)" >&2; exit 1; }
+	rm -rf $(DISTDIR)/$(DISTNAME) $(DISTDIR)/$(DISTNAME).tar*
+	mkdir -p $(DISTDIR)/$(DISTNAME)/.cargo
+	git ls-files -z >$(DISTDIR)/$(DISTNAME).files
+	tar --create --no-recursion --null --files-from=$(DISTDIR)/$(DISTNAME).files \
+		--file=$(DISTDIR)/$(DISTNAME).tree.tar
+	tar --extract --file=$(DISTDIR)/$(DISTNAME).tree.tar --directory=$(DISTDIR)/$(DISTNAME)
+	rm -f $(DISTDIR)/$(DISTNAME).files $(DISTDIR)/$(DISTNAME).tree.tar
+	$(CARGO) vendor --quiet --locked --manifest-path $(DISTDIR)/$(DISTNAME)/Cargo.toml \
+		$(DISTDIR)/$(DISTNAME)/vendor >/dev/null
+	printf '%s\n' '# Written by make dist: build from vendor/, with no network.' \
+		'[source.crates-io]' 'replace-with = "vendored-sources"' '' \
+		'[source.vendored-sources]' 'directory = "vendor"' >$(DISTDIR)/$(DISTNAME)/.cargo/config.toml
+	LC_ALL=C tar --create --directory=$(DISTDIR) --sort=name --format=posix \
+		--pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime \
+		--mtime=@$(SOURCE_DATE_EPOCH) --owner=0 --group=0 --numeric-owner \
+		--mode=u+rwX,go=rX --file=$(DISTDIR)/$(DISTNAME).tar $(DISTNAME)
+	gzip -9 -n -f $(DISTDIR)/$(DISTNAME).tar
+	cd $(DISTDIR) && sha256sum $(DISTNAME).tar.gz >$(DISTNAME).tar.gz.sha256
+	rm -rf $(DISTDIR)/$(DISTNAME)
+	@cat $(DISTDIR)/$(DISTNAME).tar.gz.sha256
 
 # The README's test command: everything CI runs. The fuzz smoke needs the
 # nightly toolchain (it installs cargo-fuzz). The packaging and boot tests
