@@ -6,7 +6,8 @@
 # make test                        every test CI runs (as root on Debian/Ubuntu)
 # make test-deps                   the toolchain parts and tools the tests need
 # make lint                        cargo fmt --check and clippy
-# make check-packaging             man pages, shellcheck, install tree, deb, rpm, arch
+# make check-packaging             man pages, shellcheck, install tree, prefix,
+#                                  dist, deb, rpm, arch
 # make check-boot                  real-kernel boot tests (root, QEMU; tests/boot/)
 # make dist                        release tarball with vendored crates, and its
 #                                  checksum, in target/dist/ (needs git, network
