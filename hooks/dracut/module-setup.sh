@@ -17,12 +17,12 @@
 # `ttm-autosize check --files` lists them (the main file and the drop-ins).
 #
 # TTM_AUTOSIZE_BINARY names the binary to put into the image (default
-# /usr/bin/ttm-autosize), and TTM_AUTOSIZE_ROOT the tree whose policy files go
-# in (default /); the boot tests use them to build images from a release
+# @BINDIR@/ttm-autosize), and TTM_AUTOSIZE_ROOT the tree whose policy files
+# go in (default /); the boot tests use them to build images from a release
 # build without installing it on the build machine.
 
 ttm_autosize_binary() {
-    printf '%s\n' "${TTM_AUTOSIZE_BINARY:-/usr/bin/ttm-autosize}"
+    printf '%s\n' "${TTM_AUTOSIZE_BINARY:-@BINDIR@/ttm-autosize}"
 }
 
 # called by dracut
@@ -48,7 +48,7 @@ install() {
 
     # inst_binary also resolves libraries, should a distribution build the
     # binary dynamically; the release build is static.
-    inst_binary "$_bin" /usr/bin/ttm-autosize || {
+    inst_binary "$_bin" @BINDIR@/ttm-autosize || {
         dwarn "ttm-autosize: could not install $_bin; the image will not size ttm"
         return 0
     }
@@ -68,7 +68,7 @@ install() {
     if dracut_module_included "systemd"; then
         inst_simple "$moddir/ttm-autosize.service" "$systemdsystemunitdir/ttm-autosize.service"
         inst_dir "$systemdutildir/system-generators"
-        ln_r /usr/bin/ttm-autosize "$systemdutildir/system-generators/ttm-autosize-generator"
+        ln_r @BINDIR@/ttm-autosize "$systemdutildir/system-generators/ttm-autosize-generator"
     else
         inst_hook cmdline 00 "$moddir/ttm-autosize-apply.sh"
     fi
