@@ -19,6 +19,9 @@ use ttm_autosize::commands::{apply, carveout, check, generator, plan, status};
 use ttm_autosize::kmsg;
 use ttm_autosize::system::{self, Root};
 
+#[cfg(all(panic = "abort", target_env = "musl"))]
+mod unwinder;
+
 /// Best effort: there is nowhere else to say that stderr failed.
 fn error(text: &str) {
     let _ = io::stderr().write_all(kmsg::escaped_lines(text).as_bytes());
