@@ -104,6 +104,7 @@ test: test-deps lint
 	cargo test
 	tests/fuzz-smoke
 	$(MAKE) check-packaging
+	tests/fleet/run
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then tests/boot/setup; fi
 	tests/boot/run
 

@@ -13,8 +13,8 @@ Sizes the GPU memory limits of AMD APUs (ttm.pages_limit, ttm.page_pool_size,
 amdgpu.gttsize) from MemTotal and the policy in /etc/ttm-autosize.toml.
 
 Commands:
-  apply                 decide for this machine and write /run/modprobe.d (boot use;
-                        always exits 0, problems go to the kernel log)
+  apply                 decide for this machine and write /run/modprobe.d; for
+                        boot: always exits 0, problems go to the kernel log
   plan [OPTIONS]        show the decision for this machine or a hypothetical one
       --ram SIZE          MemTotal to plan for, e.g. 125GiB or 131072000KiB;
                           such a machine is assumed to have an AMD GPU
@@ -29,7 +29,7 @@ Commands:
   check [FILE]          validate a policy (default /etc/ttm-autosize.toml)
   status [OPTIONS]      this boot's decision next to what the kernel has now
       --json              one JSON object (same as --format json)
-      --format FORMAT     text, json or prometheus (node_exporter textfile format)
+      --format FORMAT     text, json or prometheus (a node_exporter textfile)
       --output FILE       write the report to FILE atomically instead of stdout
   --help, --version
 

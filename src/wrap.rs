@@ -18,24 +18,25 @@ pub fn columns(text: &str) -> usize {
 /// newline. A word longer than a line (a path, a long option list) is never split: it gets
 /// a line of its own, which is then the only kind of line that can be wider.
 pub fn push_wrapped(out: &mut String, first: &str, rest: &str, text: &str) {
-    let mut line = String::from(first);
+    out.push_str(first);
+    let mut width = columns(first);
     let mut empty = true;
     for word in text.split(' ').filter(|w| !w.is_empty()) {
-        let needed = columns(word) + usize::from(!empty);
-        if !empty && columns(&line) + needed > WIDTH {
-            out.push_str(&line);
+        let needed = columns(word);
+        if !empty && width + 1 + needed > WIDTH {
             out.push('\n');
-            line.clear();
-            line.push_str(rest);
+            out.push_str(rest);
+            width = columns(rest);
             empty = true;
         }
         if !empty {
-            line.push(' ');
+            out.push(' ');
+            width += 1;
         }
-        line.push_str(word);
+        out.push_str(word);
+        width += needed;
         empty = false;
     }
-    out.push_str(&line);
     out.push('\n');
 }
 

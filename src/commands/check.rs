@@ -30,7 +30,7 @@ pub fn run(root: &Root, file: Option<&Path>) -> (String, bool) {
             let text = render::text::check(&shown_path, present, &notes, here.as_deref());
             (text, true)
         }
-        Err(errors) => (errors.iter().map(|e| format!("{e}\n")).collect(), false),
+        Err(errors) => (render::text::policy_errors(&errors), false),
     }
 }
 

@@ -29,7 +29,8 @@ struct Step {
     code: i32,
 }
 
-fn commands(case: &Path) -> Vec<Vec<String>> {
+/// The commands of a case's `cmd`, each split into its arguments.
+pub fn commands(case: &Path) -> Vec<Vec<String>> {
     let cmd = fs::read_to_string(case.join("cmd")).unwrap();
     cmd.lines()
         .map(|line| {
@@ -298,7 +299,7 @@ fn check_facts(case: &Path) -> Result<(), String> {
 }
 
 /// The case directories under tests/`folder`, sorted.
-fn case_dirs(folder: &str, at_least: usize) -> Vec<PathBuf> {
+pub fn case_dirs(folder: &str, at_least: usize) -> Vec<PathBuf> {
     let dir = repo("tests").join(folder);
     let mut cases: Vec<PathBuf> = fs::read_dir(&dir)
         .unwrap()

@@ -479,8 +479,8 @@ fn cases() -> Vec<Case> {
                 f.policy(text)
             },
             &[
-                "/etc/ttm-autosize.toml:1:1: reservee0: unknown key (did you mean `reserve`?)",
-                "/etc/ttm-autosize.toml:20:1: reservee19: unknown key (did you mean `reserve`?)",
+                "/etc/ttm-autosize.toml:1:1: reservee0: unknown key\n  hint: did you mean `reserve`?\n",
+                "/etc/ttm-autosize.toml:20:1: reservee19: unknown key\n  hint: did you mean `reserve`?\n",
                 "/etc/ttm-autosize.toml:21:1: reservee20: unknown key\n",
                 "/etc/ttm-autosize.toml:40:1: reservee39: unknown key\n",
             ],
@@ -1095,11 +1095,12 @@ fn cases() -> Vec<Case> {
             |f| f.fifo("proc/sys/kernel/osrelease"),
             &["kernel unknown"],
         ),
-        // --- `check` on the bad policies: exit 1, file:line:column: key on stderr
+        // --- `check` on the bad policies: exit 1, file:line:column: key on stderr, the hint
+        // on an indented line below
         check(
             "check-misspelled-key",
             |f| f.policy("gpu = \"85%\"\nreserv = \"4GiB\"\n"),
-            &["/etc/ttm-autosize.toml:2:1: reserv: unknown key (did you mean `reserve`?)"],
+            &["/etc/ttm-autosize.toml:2:1: reserv: unknown key\n  hint: did you mean `reserve`?\n"],
         ),
         check(
             "check-every-error",
@@ -1139,7 +1140,8 @@ fn cases() -> Vec<Case> {
             "check-min-above-max",
             |f| f.policy("max = \"32GiB\"\nmin = \"64GiB\"\n"),
             &[
-                "/etc/ttm-autosize.toml:2:7: min: min \"64GiB\" is larger than max \"32GiB\" (/etc/ttm-autosize.toml:1:7)",
+                "/etc/ttm-autosize.toml:2:7: min: min \"64GiB\" is larger than max \"32GiB\"\n",
+                "  (/etc/ttm-autosize.toml:1:7)\n  hint: lower min or raise max\n",
             ],
         ),
         check(

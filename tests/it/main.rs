@@ -7,6 +7,7 @@
 mod cases;
 mod catalogue;
 mod cli;
+mod columns;
 mod faults;
 mod prometheus;
 mod properties;

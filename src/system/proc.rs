@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: MIT
+//! /proc: memory size, kernel command line and release; the page size.
+
+use super::{Root, read_bounded, read_text, shown};
+
+pub const MEMINFO_PATH: &str = "proc/meminfo";
+pub const CMDLINE_PATH: &str = "proc/cmdline";
+pub const OSRELEASE_PATH: &str = "proc/sys/kernel/osrelease";
+
+const MAX_PROC_BYTES: u64 = 1 << 20;
+
+/// MemTotal from /proc/meminfo, in bytes.
+pub fn parse_mem_total(meminfo: &str) -> Result<u64, String> {
+    let line = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .ok_or("no MemTotal line")?;
+    let mut fields = line.split_whitespace();
+    let kib: u64 = fields
+        .next()
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| format!("MemTotal value \"{}\" is not a number", line.trim()))?;
+    if fields.next() != Some("kB") || fields.next().is_some() {
+        return Err(format!("MemTotal \"{}\" is not in kB", line.trim()));
+    }
+    // meminfo's "kB" is KiB (the kernel prints pages << (PAGE_SHIFT - 10)).
+    kib.checked_mul(1024)
+        .ok_or_else(|| format!("MemTotal {kib} kB overflows"))
+}
+
+pub fn read_mem_total(root: &Root) -> Result<u64, String> {
+    let text = read_text(root, MEMINFO_PATH, MAX_PROC_BYTES)?;
+    parse_mem_total(&text).map_err(|e| format!("{}: {e}", shown(MEMINFO_PATH)))
+}
+
+pub fn read_cmdline(root: &Root) -> Result<String, String> {
+    let bytes = read_bounded(&root.join(CMDLINE_PATH), MAX_PROC_BYTES)
+        .map_err(|e| e.describe(&shown(CMDLINE_PATH)))?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+pub fn read_kernel_release(root: &Root) -> Option<String> {
+    let text = read_text(root, OSRELEASE_PATH, 256).ok()?;
+    let release = text.trim();
+    // A release (UTS_RELEASE, `uname -r`) is one word of printable ASCII: anything else is not
+    // one, and would reach the generated file's header and the log.
+    let plausible = !release.is_empty()
+        && release.bytes().all(|b| b.is_ascii_graphic())
+        && !release.contains('/')
+        && !release.starts_with('.');
+    plausible.then(|| release.to_string())
+}
+
+pub fn page_size() -> u64 {
+    nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()
+        .and_then(|p| u64::try_from(p).ok())
+        .unwrap_or(4096)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mem_total() {
+        assert_eq!(
+            parse_mem_total("MemTotal:       134217728 kB\nMemFree: 1 kB\n"),
+            Ok(137_438_953_472)
+        );
+        assert!(
+            parse_mem_total("MemFree: 1 kB\n")
+                .unwrap_err()
+                .contains("no MemTotal")
+        );
+        assert!(
+            parse_mem_total("MemTotal: lots kB\n")
+                .unwrap_err()
+                .contains("not a number")
+        );
+        assert!(
+            parse_mem_total("MemTotal: 12\n")
+                .unwrap_err()
+                .contains("not in kB")
+        );
+        assert!(parse_mem_total("MemTotal: 99999999999999999999 kB\n").is_err());
+        assert!(
+            parse_mem_total("MemTotal: 18446744073709551 kB\n")
+                .unwrap_err()
+                .contains("overflows")
+        );
+    }
+}
