@@ -12,7 +12,7 @@ _ttm_autosize() {
     for ((i = 1; i < COMP_CWORD; i++)); do
         word=${COMP_WORDS[i]}
         case $word in
-            apply | plan | check | status) command=$word; break ;;
+            apply | plan | check | status | carveout) command=$word; break ;;
         esac
     done
     COMPREPLY=()
@@ -36,11 +36,16 @@ _ttm_autosize() {
             mapfile -t COMPREPLY < <(compgen -W "text json prometheus" -- "$cur")
             return
             ;;
+        carveout:--set)
+            # or a size that `ttm-autosize carveout` lists, e.g. 512MiB
+            mapfile -t COMPREPLY < <(compgen -W minimum -- "$cur")
+            return
+            ;;
     esac
 
     local words
     case $command in
-        "") words="apply plan check status --help --version" ;;
+        "") words="apply plan check status carveout --help --version" ;;
         apply) words="" ;;
         plan) words="--ram --installed --amd-gpu --policy --kernel --cmdline --page-size --json" ;;
         check)
@@ -49,6 +54,7 @@ _ttm_autosize() {
             return
             ;;
         status) words="--json --format --output" ;;
+        carveout) words="--set" ;;
     esac
     mapfile -t COMPREPLY < <(compgen -W "$words" -- "$cur")
 }

@@ -3,7 +3,7 @@
 # `ttm-autosize --help` and `ttm-autosize COMMAND --help`; the packaging test
 # tests/packaging/completions fails when the two disagree.
 
-set -l commands apply plan check status
+set -l commands apply plan check status carveout
 
 complete -c ttm-autosize -f
 complete -c ttm-autosize -n "not __fish_seen_subcommand_from $commands" -l help -d 'Show the usage'
@@ -13,6 +13,7 @@ complete -c ttm-autosize -n "not __fish_seen_subcommand_from $commands" -a apply
 complete -c ttm-autosize -n "not __fish_seen_subcommand_from $commands" -a plan -d 'Show the decision for this machine or a hypothetical one'
 complete -c ttm-autosize -n "not __fish_seen_subcommand_from $commands" -a check -d 'Validate a policy (default /etc/ttm-autosize.toml)'
 complete -c ttm-autosize -n "not __fish_seen_subcommand_from $commands" -a status -d "This boot's decision next to what the kernel has now"
+complete -c ttm-autosize -n "not __fish_seen_subcommand_from $commands" -a carveout -d "The firmware's UMA carve-out sizes (Linux 7.0 and later)"
 
 complete -c ttm-autosize -n '__fish_seen_subcommand_from plan' -l ram -x -d 'MemTotal to plan for, e.g. 125GiB'
 complete -c ttm-autosize -n '__fish_seen_subcommand_from plan' -l installed -x -d 'Installed RAM, which the profiles are keyed on'
@@ -28,3 +29,5 @@ complete -c ttm-autosize -n '__fish_seen_subcommand_from check' -F -d 'Policy fi
 complete -c ttm-autosize -n '__fish_seen_subcommand_from status' -l json -d 'One JSON object (same as --format json)'
 complete -c ttm-autosize -n '__fish_seen_subcommand_from status' -l format -x -a 'text json prometheus' -d 'Output format'
 complete -c ttm-autosize -n '__fish_seen_subcommand_from status' -l output -r -F -d 'Write the report to FILE atomically'
+
+complete -c ttm-autosize -n '__fish_seen_subcommand_from carveout' -l set -x -a minimum -d "Choose the next boot's carve-out: minimum or a size listed"

@@ -4,6 +4,7 @@
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
+use crate::carveout::Wanted;
 use crate::units;
 
 pub const USAGE: &str = "\
@@ -31,6 +32,9 @@ Commands:
       --json              one JSON object (same as --format json)
       --format FORMAT     text, json or prometheus (a node_exporter textfile)
       --output FILE       write the report to FILE atomically instead of stdout
+  carveout [OPTIONS]    the firmware's UMA carve-out sizes (Linux 7.0 and later)
+      --set minimum|SIZE  choose the next boot's carve-out (as root): the
+                          smallest, or one of the sizes listed, e.g. 512MiB
   --help, --version
 
 Run as ttm-autosize-generator DIR [DIR DIR] it acts as a systemd generator.
@@ -74,6 +78,8 @@ pub enum Mode {
         format: StatusFormat,
         output: Option<PathBuf>,
     },
+    /// `carveout`: list, or choose the next boot's carve-out.
+    Carveout(Option<Wanted>),
     Help,
     /// `ttm-autosize COMMAND --help`: that command's part of the usage.
     CommandHelp(String),
@@ -82,7 +88,7 @@ pub enum Mode {
 
 /// `parse_args` for the process's own arguments: one that is not UTF-8 is a usage error
 /// (no option or path this program takes needs one), where `std::env::args` would panic.
-const COMMANDS: [&str; 4] = ["apply", "plan", "check", "status"];
+const COMMANDS: [&str; 5] = ["apply", "plan", "check", "status", "carveout"];
 
 /// A command's lines of USAGE: its own line and the indented ones below it.
 pub fn command_help(command: &str) -> String {
@@ -163,6 +169,7 @@ pub fn parse_args(program: &str, args: &[String]) -> Result<Mode, String> {
             [other, ..] => Err(format!("unexpected argument \"{other}\"")),
         },
         "plan" => parse_plan_args(rest).map(Mode::Plan),
+        "carveout" => parse_carveout_args(rest),
         other => Err(format!("unknown command \"{other}\"")),
     }
 }
@@ -217,6 +224,28 @@ fn parse_status_args(args: &[String]) -> Result<Mode, String> {
         }
     }
     Ok(Mode::Status { format, output })
+}
+
+fn parse_carveout_args(args: &[String]) -> Result<Mode, String> {
+    let mut set = None;
+    let mut options = Options::new(args);
+    while let Some((name, inline)) = options.next_option() {
+        match name {
+            "--set" => {
+                let text = options.value(name, inline)?;
+                set = Some(if text.eq_ignore_ascii_case("minimum") {
+                    Wanted::Minimum
+                } else {
+                    // One short line: the sizes are MiB and GiB, as the list prints them.
+                    Wanted::Size(units::parse_size(text).map_err(|_| {
+                        format!("--set {text}: expected minimum or a size such as 16GiB")
+                    })?)
+                })
+            }
+            other => return Err(format!("unexpected argument \"{other}\"")),
+        }
+    }
+    Ok(Mode::Carveout(set))
 }
 
 fn parse_plan_args(args: &[String]) -> Result<PlanArgs, String> {
@@ -326,7 +355,27 @@ mod tests {
         assert_eq!(p.ram, Some(128 << 30));
         assert_eq!(p.policy, Some(PolicyChoice::BuiltIn));
         assert!(p.json);
+        assert_eq!(
+            parse_args("x", &args(&["carveout"])),
+            Ok(Mode::Carveout(None))
+        );
+        assert_eq!(
+            parse_args("x", &args(&["carveout", "--set", "minimum"])),
+            Ok(Mode::Carveout(Some(Wanted::Minimum)))
+        );
+        assert_eq!(
+            parse_args("x", &args(&["carveout", "--set", "Minimum"])),
+            Ok(Mode::Carveout(Some(Wanted::Minimum)))
+        );
+        assert_eq!(
+            parse_args("x", &args(&["carveout", "--set=512MiB"])),
+            Ok(Mode::Carveout(Some(Wanted::Size(512 << 20))))
+        );
         for bad in [
+            &["carveout", "--set"][..],
+            &["carveout", "--set", "16GB"],
+            &["carveout", "--set", "50%"],
+            &["carveout", "minimum"],
             &["plan", "--ram"][..],
             &["plan", "--ram", "128"],
             &["plan", "--frob"],

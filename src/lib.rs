@@ -3,14 +3,15 @@
 //!
 //! Modules, and what each owns:
 //! - `cli`: argv to a `Mode`; the usage text and each command's help.
-//! - `commands`: one leaf per command (apply, plan, check, status, generator).
+//! - `commands`: one leaf per command (apply, plan, check, status, carveout,
+//!   generator).
 //! - `inputs`: everything a run observes, gathered once.
 //! - `plan`: the pure decision, (machine, command line, policy) to a `Plan`.
 //! - `record`: the decision record's versioned schema, its `Stage`, reading it back.
 //! - `write`: the atomic descriptor-based writer (stage, replace, take back).
 //! - `render`: every output format: text, JSON, Prometheus, the modprobe.d file.
 //! - `system`: every file read under the root prefix (/proc, /sys, modules, modprobe.d).
-//! - `policy`, `cmdline`, `knobs`, `units`, `dmi`: pure parsers and tables.
+//! - `policy`, `cmdline`, `knobs`, `units`, `dmi`, `carveout`: pure parsers and tables.
 //! - `wrap`: lines of at most 80 columns, broken at words.
 //! - `kmsg`: the kernel-log logger and the escaping of what reaches a terminal or log.
 
@@ -18,6 +19,7 @@
 /// prefix (default `/`), so tests run on fake trees; the boot hooks never set it.
 pub const ROOT_ENV: &str = "TTM_AUTOSIZE_ROOT";
 
+pub mod carveout;
 pub mod cli;
 pub mod cmdline;
 pub mod commands;

@@ -15,9 +15,12 @@ use std::os::fd::AsFd;
 use std::process::ExitCode;
 
 use ttm_autosize::cli::{self, Mode, StatusFormat};
-use ttm_autosize::commands::{apply, check, generator, plan, status};
+use ttm_autosize::commands::{apply, carveout, check, generator, plan, status};
 use ttm_autosize::kmsg;
 use ttm_autosize::system::{self, Root};
+
+#[cfg(all(panic = "abort", target_env = "musl"))]
+mod unwinder;
 
 /// Best effort: there is nowhere else to say that stderr failed.
 fn error(text: &str) {
@@ -106,6 +109,16 @@ fn main() -> ExitCode {
             }
             error(&text);
             return ExitCode::FAILURE;
+        }
+        Mode::Carveout(set) => {
+            let outcome = carveout::run(&root, set);
+            let status = if outcome.problems.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                error(&outcome.problems);
+                ExitCode::FAILURE
+            };
+            return report_text(&outcome.report, status);
         }
         Mode::Status { format, output } => {
             let (text, healthy) = status::run(&root, format);

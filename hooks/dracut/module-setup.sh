@@ -14,12 +14,12 @@
 # Exactly one of the two is installed.
 #
 # TTM_AUTOSIZE_BINARY and TTM_AUTOSIZE_POLICY name the binary and the policy
-# to put into the image (defaults /usr/bin/ttm-autosize and
+# to put into the image (defaults @BINDIR@/ttm-autosize and
 # /etc/ttm-autosize.toml); the boot tests use them to build images from a
 # release build without installing it on the build machine.
 
 ttm_autosize_binary() {
-    printf '%s\n' "${TTM_AUTOSIZE_BINARY:-/usr/bin/ttm-autosize}"
+    printf '%s\n' "${TTM_AUTOSIZE_BINARY:-@BINDIR@/ttm-autosize}"
 }
 
 ttm_autosize_policy() {
@@ -50,7 +50,7 @@ install() {
 
     # inst_binary also resolves libraries, should a distribution build the
     # binary dynamically; the release build is static.
-    inst_binary "$_bin" /usr/bin/ttm-autosize || {
+    inst_binary "$_bin" @BINDIR@/ttm-autosize || {
         dwarn "ttm-autosize: could not install $_bin; the image will not size ttm"
         return 0
     }
@@ -68,7 +68,7 @@ install() {
     if dracut_module_included "systemd"; then
         inst_simple "$moddir/ttm-autosize.service" "$systemdsystemunitdir/ttm-autosize.service"
         inst_dir "$systemdutildir/system-generators"
-        ln_r /usr/bin/ttm-autosize "$systemdutildir/system-generators/ttm-autosize-generator"
+        ln_r @BINDIR@/ttm-autosize "$systemdutildir/system-generators/ttm-autosize-generator"
     else
         inst_hook cmdline 00 "$moddir/ttm-autosize-apply.sh"
     fi

@@ -6,8 +6,8 @@
 # modprobe.d only once. Sourced, so: no `exit`, no variables left behind.
 # `ttm-autosize apply` always exits 0 and never waits; it logs to /dev/kmsg.
 
-if [ -x /usr/bin/ttm-autosize ]; then
-    /usr/bin/ttm-autosize apply || :
+if [ -x @BINDIR@/ttm-autosize ]; then
+    @BINDIR@/ttm-autosize apply || :
 else
-    echo "<4>ttm-autosize: /usr/bin/ttm-autosize is missing from the initramfs; kernel defaults stay" > /dev/kmsg 2>/dev/null || :
+    echo "<4>ttm-autosize: @BINDIR@/ttm-autosize is missing from the initramfs; kernel defaults stay" > /dev/kmsg 2>/dev/null || :
 fi

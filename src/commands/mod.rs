@@ -3,6 +3,7 @@
 //! in plan, record, write or render.
 
 pub mod apply;
+pub mod carveout;
 pub mod check;
 pub mod generator;
 pub mod plan;

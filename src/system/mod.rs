@@ -3,6 +3,7 @@
 //! bounded, and nothing that could block (FIFOs, devices) is read.
 
 pub mod arena;
+pub mod carveout;
 mod modprobe;
 mod modules;
 mod policy_file;

@@ -88,7 +88,7 @@ d 0755 usr/lib/systemd/system
 f 0644 usr/lib/systemd/system/ttm-autosize-metrics.service
 f 0644 usr/lib/systemd/system/ttm-autosize.service
 d 0755 usr/lib/systemd/system-generators
-l 0777 usr/lib/systemd/system-generators/ttm-autosize-generator -> /usr/bin/ttm-autosize
+l 0777 usr/lib/systemd/system-generators/ttm-autosize-generator -> ../../../bin/ttm-autosize
 d 0755 usr/share
 d 0755 usr/share/bash-completion
 d 0755 usr/share/bash-completion/completions
