@@ -23,7 +23,8 @@
 # carry the binary at that same path. The generator link is relative.
 # The policy stays /etc/ttm-autosize.toml whatever PREFIX is. It is
 # installed from the annotated example only when absent; install never
-# overwrites it and uninstall never removes it.
+# overwrites it and uninstall never removes it. No vendor default
+# (/usr/lib/ttm-autosize.toml) is installed: it would equal the built-in one.
 #
 # uninstall removes every file install put there, and the directories only
 # ttm-autosize uses (the dracut module, the doc directory). On a live system

@@ -49,8 +49,12 @@ _ttm_autosize() {
         apply) words="" ;;
         plan) words="--ram --installed --amd-gpu --policy --kernel --cmdline --page-size --json" ;;
         check)
-            # one optional policy file
-            [[ $cur == -* ]] || mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+            # one optional policy file, or --files
+            if [[ $cur == -* ]]; then
+                mapfile -t COMPREPLY < <(compgen -W "--files" -- "$cur")
+            else
+                mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+            fi
             return
             ;;
         status) words="--json --format --output" ;;

@@ -11,7 +11,7 @@ complete -c ttm-autosize -n "not __fish_seen_subcommand_from $commands" -l versi
 
 complete -c ttm-autosize -n "not __fish_seen_subcommand_from $commands" -a apply -d 'Decide for this machine and write /run/modprobe.d (boot use)'
 complete -c ttm-autosize -n "not __fish_seen_subcommand_from $commands" -a plan -d 'Show the decision for this machine or a hypothetical one'
-complete -c ttm-autosize -n "not __fish_seen_subcommand_from $commands" -a check -d 'Validate a policy (default /etc/ttm-autosize.toml)'
+complete -c ttm-autosize -n "not __fish_seen_subcommand_from $commands" -a check -d 'Validate a policy (default: the policy files merged)'
 complete -c ttm-autosize -n "not __fish_seen_subcommand_from $commands" -a status -d "This boot's decision next to what the kernel has now"
 complete -c ttm-autosize -n "not __fish_seen_subcommand_from $commands" -a carveout -d "The firmware's UMA carve-out sizes (Linux 7.0 and later)"
 
@@ -25,6 +25,7 @@ complete -c ttm-autosize -n '__fish_seen_subcommand_from plan' -l page-size -x -
 complete -c ttm-autosize -n '__fish_seen_subcommand_from plan' -l json -d 'One JSON object instead of a table'
 
 complete -c ttm-autosize -n '__fish_seen_subcommand_from check' -F -d 'Policy file'
+complete -c ttm-autosize -n '__fish_seen_subcommand_from check' -l files -d 'Print the policy files the next boot reads'
 
 complete -c ttm-autosize -n '__fish_seen_subcommand_from status' -l json -d 'One JSON object (same as --format json)'
 complete -c ttm-autosize -n '__fish_seen_subcommand_from status' -l format -x -a 'text json prometheus' -d 'Output format'

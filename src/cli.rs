@@ -11,7 +11,8 @@ pub const USAGE: &str = "\
 Usage: ttm-autosize COMMAND [OPTIONS]
 
 Sizes the GPU memory limits of AMD APUs (ttm.pages_limit, ttm.page_pool_size,
-amdgpu.gttsize) from MemTotal and the policy in /etc/ttm-autosize.toml.
+amdgpu.gttsize) from MemTotal and the policy in /etc/ttm-autosize.toml (or
+/usr/lib/ttm-autosize.toml) and the drop-ins in ttm-autosize.d/.
 
 Commands:
   apply                 decide for this machine and write /run/modprobe.d; for
@@ -27,7 +28,9 @@ Commands:
       --cmdline TEXT      kernel command line (default: /proc/cmdline)
       --page-size BYTES   page size (default: this machine's)
       --json              one JSON object instead of a table
-  check [FILE]          validate a policy (default /etc/ttm-autosize.toml)
+  check [FILE]          validate a policy (default: the policy files merged)
+      --files             print the policy files the next boot reads, one a
+                          line (what the initramfs hooks copy)
   status [OPTIONS]      this boot's decision next to what the kernel has now
       --json              one JSON object (same as --format json)
       --format FORMAT     text, json or prometheus (a node_exporter textfile)
@@ -74,6 +77,8 @@ pub enum Mode {
     Apply,
     Plan(PlanArgs),
     Check(Option<PathBuf>),
+    /// `check --files`: the policy files an initramfs carries.
+    PolicyFiles,
     Status {
         format: StatusFormat,
         output: Option<PathBuf>,
@@ -165,6 +170,7 @@ pub fn parse_args(program: &str, args: &[String]) -> Result<Mode, String> {
         "status" => parse_status_args(rest),
         "check" => match rest {
             [] => Ok(Mode::Check(None)),
+            [files] if files == "--files" => Ok(Mode::PolicyFiles),
             [file] if !file.starts_with('-') => Ok(Mode::Check(Some(PathBuf::from(file)))),
             [other, ..] => Err(format!("unexpected argument \"{other}\"")),
         },
@@ -338,6 +344,11 @@ mod tests {
             parse_args("x", &args(&["check", "p.toml"])),
             Ok(Mode::Check(Some("p.toml".into())))
         );
+        assert_eq!(
+            parse_args("x", &args(&["check", "--files"])),
+            Ok(Mode::PolicyFiles)
+        );
+        assert!(parse_args("x", &args(&["check", "--files", "p.toml"])).is_err());
         let Ok(Mode::Plan(p)) = parse_args(
             "x",
             &args(&[

@@ -6,8 +6,8 @@ use crate::cmdline::{KernelCmdline, parse_cmdline};
 use crate::dmi;
 use crate::knobs::KernelVersion;
 use crate::plan::{AmdGpus, GTT_FOLLOWS_PAGES_LIMIT, Machine, TtmModule};
-use crate::policy::{self, POLICY_PATH, When};
-use crate::system::{self, LoadedPolicy, Root, shown};
+use crate::policy::{self, When};
+use crate::system::{self, LoadedPolicy, Root};
 
 /// The file ttm-autosize writes; its name decides which static files win over it.
 pub const CONF_NAME: &str = "zz-ttm-autosize.conf";
@@ -16,8 +16,10 @@ pub const CONF_DIR: &str = "run/modprobe.d";
 pub struct Inputs {
     pub cmdline: KernelCmdline,
     pub machine: Machine,
-    /// The policy file, or why it cannot be used.
+    /// The policy its files make, or why it cannot be used.
     pub policy: Result<LoadedPolicy, String>,
+    /// The policy's files, in merge order, as the machine sees them.
+    pub policy_files: Vec<String>,
 }
 
 /// Why a run cannot decide at all.
@@ -53,9 +55,13 @@ fn policy_errors(errors: &[policy::PolicyError]) -> String {
     )
 }
 
-pub fn load_policy(root: &Root) -> Result<LoadedPolicy, String> {
-    system::load_policy(&root.join(POLICY_PATH), &shown(POLICY_PATH))
-        .map_err(|errors| policy_errors(&errors))
+/// The policy the files make now, /run included, and which files they are.
+pub fn load_policy(root: &Root) -> (Result<LoadedPolicy, String>, Vec<String>) {
+    let merged = system::load_merged_policy(root, true);
+    (
+        merged.loaded.map_err(|errors| policy_errors(&errors)),
+        merged.files,
+    )
 }
 
 /// The TTM module's facts that decide which knobs exist and what GTT follows. The symbol
@@ -79,7 +85,7 @@ pub fn observe(root: &Root) -> Result<Inputs, ObserveError> {
     } else {
         system::read_mem_total(root).map_err(ObserveError::Machine)?
     };
-    let policy = load_policy(root);
+    let (policy, policy_files) = load_policy(root);
     let amd_gpus = match when_wanted(&cmdline, &policy) {
         When::AmdGpu => system::find_amd_gpus(root),
         When::Always => AmdGpus::Unknown("not looked for: when = \"always\"".into()),
@@ -104,5 +110,6 @@ pub fn observe(root: &Root) -> Result<Inputs, ObserveError> {
             static_scan_cut: statics.cut,
         },
         policy,
+        policy_files,
     })
 }

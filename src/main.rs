@@ -110,6 +110,18 @@ fn main() -> ExitCode {
             error(&text);
             return ExitCode::FAILURE;
         }
+        Mode::PolicyFiles => {
+            let (list, errors, ok) = check::files(&root);
+            if !errors.is_empty() {
+                error(&errors);
+            }
+            let status = if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            };
+            return report_text(&list, status);
+        }
         Mode::Carveout(set) => {
             let outcome = carveout::run(&root, set);
             let status = if outcome.problems.is_empty() {

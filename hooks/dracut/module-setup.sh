@@ -13,17 +13,16 @@
 #    (the idiom of dracut's own 95lunmask/parse-lunmask.sh).
 # Exactly one of the two is installed.
 #
-# TTM_AUTOSIZE_BINARY and TTM_AUTOSIZE_POLICY name the binary and the policy
-# to put into the image (defaults @BINDIR@/ttm-autosize and
-# /etc/ttm-autosize.toml); the boot tests use them to build images from a
-# release build without installing it on the build machine.
+# The image carries the policy files the next boot reads, each at its path:
+# `ttm-autosize check --files` lists them (the main file and the drop-ins).
+#
+# TTM_AUTOSIZE_BINARY names the binary to put into the image (default
+# @BINDIR@/ttm-autosize), and TTM_AUTOSIZE_ROOT the tree whose policy files
+# go in (default /); the boot tests use them to build images from a release
+# build without installing it on the build machine.
 
 ttm_autosize_binary() {
     printf '%s\n' "${TTM_AUTOSIZE_BINARY:-@BINDIR@/ttm-autosize}"
-}
-
-ttm_autosize_policy() {
-    printf '%s\n' "${TTM_AUTOSIZE_POLICY:-/etc/ttm-autosize.toml}"
 }
 
 # called by dracut
@@ -44,9 +43,8 @@ depends() {
 # called by dracut
 # shellcheck disable=SC2154 # moddir, systemd*dir are set by dracut
 install() {
-    local _bin _policy
+    local _bin _files _file
     _bin=$(ttm_autosize_binary)
-    _policy=$(ttm_autosize_policy)
 
     # inst_binary also resolves libraries, should a distribution build the
     # binary dynamically; the release build is static.
@@ -55,15 +53,17 @@ install() {
         return 0
     }
 
-    # The image carries its own copy of the policy. An invalid policy never
-    # fails the build: warn here; at boot apply logs the error, writes
+    # The image carries its own copy of the policy files. An invalid policy
+    # never fails the build: warn here; at boot apply logs the error, writes
     # nothing and the kernel defaults stay.
-    if [[ -e $_policy ]]; then
-        if ! "$_bin" check "$_policy" >&2; then
-            dwarn "ttm-autosize: $_policy is invalid (see above); at boot it will be reported and the kernel defaults kept. Fix it and rebuild the image (dracut -f)."
-        fi
-        inst_simple "$_policy" /etc/ttm-autosize.toml
+    if ! _files=$("$_bin" check --files); then
+        dwarn "ttm-autosize: the policy is invalid (see above); at boot it will be reported and the kernel defaults kept. Fix it and rebuild the image (dracut -f)."
     fi
+    while IFS= read -r _file; do
+        if [[ -n $_file ]]; then
+            inst_simple "${TTM_AUTOSIZE_ROOT%/}$_file" "$_file"
+        fi
+    done <<<"$_files"
 
     if dracut_module_included "systemd"; then
         inst_simple "$moddir/ttm-autosize.service" "$systemdsystemunitdir/ttm-autosize.service"

@@ -17,7 +17,7 @@ use nix::unistd::{UnlinkatFlags, fsync};
 
 use crate::inputs::{self, CONF_DIR, CONF_NAME, ObserveError};
 use crate::plan::{Decision, Plan, decide};
-use crate::policy::POLICY_PATH;
+use crate::policy;
 use crate::record::{
     self, DecisionRecord, RECORD_DIR, RECORD_DIR_NAME, RECORD_NAME, RECORD_SHOWN, RECORD_VERSION,
     RUN, ReadRecord, Stage,
@@ -149,7 +149,16 @@ fn decide_and_write(root: &Root) -> Result<(), String> {
     };
     let earlier = record::from_existing(&record_existing);
     // Only after switch-root can an earlier decision of another stage exist.
-    if stage == Stage::Host && kept_from_this_boot(root, &run_dir, &earlier, &plan, &loaded) {
+    if stage == Stage::Host
+        && kept_from_this_boot(
+            root,
+            &run_dir,
+            &earlier,
+            &plan,
+            &loaded,
+            &observed.policy_files,
+        )
+    {
         return Ok(());
     }
     let conf_dir = open_subdir(&run_dir, CONF_DIR_NAME).map_err(|u| {
@@ -303,6 +312,7 @@ fn kept_from_this_boot(
     earlier: &ReadRecord,
     plan: &Plan,
     loaded: &LoadedPolicy,
+    policy_files: &[String],
 ) -> bool {
     let rebuild = system::rebuild_command(root);
     let earlier = match earlier {
@@ -337,7 +347,7 @@ fn kept_from_this_boot(
         warn!(
             "already applied in the initramfs this boot ({}), but {} differs from the initramfs's copy of the policy (same values today): rebuild the initramfs ({rebuild})",
             plan.summary(),
-            shown(POLICY_PATH)
+            policy::files_shown(policy_files)
         );
     } else {
         info!(

@@ -6,9 +6,9 @@ use crate::cli::{PlanArgs, PolicyChoice};
 use crate::cmdline::{KernelCmdline, parse_cmdline};
 use crate::inputs::{self, ObserveError};
 use crate::plan::{AmdGpus, Machine, decide};
-use crate::policy::{self, POLICY_PATH};
+use crate::policy;
 use crate::render::{self, path_shown};
-use crate::system::{self, Root, shown};
+use crate::system::{self, Root};
 
 /// The machine to plan for: this one as observed, with whatever the arguments change.
 fn planned_machine(root: &Root, args: &PlanArgs) -> Result<(Machine, KernelCmdline), String> {
@@ -73,24 +73,28 @@ fn planned_machine(root: &Root, args: &PlanArgs) -> Result<(Machine, KernelCmdli
 
 pub fn run(root: &Root, args: &PlanArgs) -> Result<String, String> {
     let (machine, cmdline) = planned_machine(root, args)?;
+    let join = |errors: Vec<policy::PolicyError>| {
+        errors
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
     let policy = match args.policy.clone().unwrap_or(PolicyChoice::Installed) {
         PolicyChoice::BuiltIn => policy::Policy::built_in(),
-        choice => {
-            let (path, shown_path) = match choice {
-                PolicyChoice::File(p) => (p.clone(), path_shown(&p)),
-                _ => (root.join(POLICY_PATH), shown(POLICY_PATH)),
-            };
-            if matches!(args.policy, Some(PolicyChoice::File(_))) && !path.exists() {
+        PolicyChoice::File(path) => {
+            let shown_path = path_shown(&path);
+            if !path.exists() {
                 return Err(format!("{shown_path}: does not exist"));
             }
             system::load_policy(&path, &shown_path)
-                .map_err(|errors| {
-                    errors
-                        .iter()
-                        .map(|e| e.to_string())
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                })?
+                .map_err(join)?
+                .policy
+        }
+        PolicyChoice::Installed => {
+            system::load_merged_policy(root, true)
+                .loaded
+                .map_err(join)?
                 .policy
         }
     };

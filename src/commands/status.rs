@@ -9,7 +9,7 @@ use crate::cmdline::KernelCmdline;
 use crate::inputs::{self, Inputs};
 use crate::knobs::{KNOBS, KnobValue, StaticOption};
 use crate::plan::{Decision, decide};
-use crate::policy::POLICY_PATH;
+use crate::policy;
 use crate::record::{self, DecisionRecord, ReadRecord, Stage};
 use crate::render::{self, Cause, DrmCard, Mismatch, Row, Status};
 use crate::system::{self, Root};
@@ -202,7 +202,11 @@ pub fn status(root: &Root) -> Status {
                 } else {
                     "the one this boot used; it applies from the next boot".into()
                 };
-                problems.push(format!("{} differs from {copy}", system::shown(POLICY_PATH)));
+                let files = observed.as_ref().map_or(&[][..], |o| &o.policy_files);
+                problems.push(format!(
+                    "{} differs from {copy}",
+                    policy::files_shown(files)
+                ));
             }
             if let Ok(plan) = &now
                 && plan.options() != record.plan.options()
@@ -234,5 +238,6 @@ pub fn status(root: &Root) -> Status {
         mismatches,
         problems,
         not_here,
+        policy_files: observed.map(|o| o.policy_files),
     }
 }

@@ -196,7 +196,7 @@ pub(super) fn policy_share(
     if let (Some((min_s, lo)), Some((max_s, hi))) = (min, max)
         && lo > hi
     {
-        return Err(PlanError::Policy(policy::min_above_max(min_s, max_s)));
+        return Err(PlanError::Policy(policy::min_exceeds_max(min_s, max_s)));
     }
     if let Some((s, lo)) = min
         && share < lo

@@ -7,7 +7,7 @@ use toml::de::{DeTable, DeValue};
 use crate::units::Amount;
 
 use super::keys::{UNKNOWN_KEY, key_hint, set_key, unknown_key};
-use super::{KEYS, Origin, Policy, PolicyError, PolicySource, min_above_max};
+use super::{KEYS, Origin, Policy, PolicyError, PolicySource, min_exceeds_max};
 
 /// `line_starts` holds the offset of every line's first byte (0 first): counting the lines
 /// before each error anew made a 64 KiB file of unknown keys quadratic (seconds).
@@ -32,6 +32,18 @@ fn example_for(key: &str) -> &'static str {
         "when" => "\"amd-gpu\"",
         _ => "a quoted string",
     }
+}
+
+/// min above max where that is known without MemTotal (both sizes, or both shares): in
+/// one file, or in the merge of several.
+pub fn min_above_max(policy: &Policy) -> Option<PolicyError> {
+    let (min, max) = (policy.min.as_ref()?, policy.max.as_ref()?);
+    let above = match (min.value, max.value) {
+        (Amount::Bytes(a), Amount::Bytes(b)) => a > b,
+        (Amount::Share(a), Amount::Share(b)) => a.of(u64::MAX) > b.of(u64::MAX),
+        _ => false,
+    };
+    above.then(|| min_exceeds_max(min, max))
 }
 
 /// Parses and validates a policy file. Returns every error found, in file order.
@@ -128,16 +140,7 @@ pub fn parse_policy(text: &str, path: &str) -> Result<Policy, Vec<PolicyError>> 
             errors.push(err);
         }
     }
-    if let (Some(min), Some(max)) = (&policy.min, &policy.max) {
-        let comparable = match (min.value, max.value) {
-            (Amount::Bytes(a), Amount::Bytes(b)) => Some(a > b),
-            (Amount::Share(a), Amount::Share(b)) => Some(a.of(u64::MAX) > b.of(u64::MAX)),
-            _ => None,
-        };
-        if comparable == Some(true) {
-            errors.push(min_above_max(min, max));
-        }
-    }
+    errors.extend(min_above_max(&policy));
     if errors.is_empty() {
         return Ok(policy);
     }

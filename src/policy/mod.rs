@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
-//! The policy file (/etc/ttm-autosize.toml) and kernel command-line overrides: parsed and
-//! validated here, resolved against MemTotal only in `plan`.
+//! The policy files (/etc/ttm-autosize.toml or the vendor's, and drop-ins) and kernel
+//! command-line overrides: parsed, validated and merged here, resolved against MemTotal
+//! only in `plan`. Which files there are is found in `system`.
 //!
 //! `keys` turns one key's written value into its setting, for the file and the command
 //! line alike; `file` reads the TOML file around it (size bound, positions, error order).
@@ -14,12 +15,14 @@ use crate::kmsg::escaped;
 use crate::units::Amount;
 
 pub use file::{
-    MAX_KEY_HINTS, MAX_POLICY_CONTENT_BYTES, MAX_POLICY_LINES, MAX_POLICY_TOKENS, parse_policy,
+    MAX_KEY_HINTS, MAX_POLICY_CONTENT_BYTES, MAX_POLICY_LINES, MAX_POLICY_TOKENS, min_above_max,
+    parse_policy,
 };
 pub use keys::{set_key, suggest_key};
 
+/// The admin's policy file: the one messages name when no policy file is there.
 pub const POLICY_PATH: &str = "etc/ttm-autosize.toml";
-/// A policy is a handful of lines; anything larger is not one.
+/// A policy file is a handful of lines; anything larger is not one.
 pub const MAX_POLICY_BYTES: u64 = 64 * 1024;
 
 pub const KEYS: [&str; 8] = [
@@ -134,7 +137,7 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// The policy in force when /etc/ttm-autosize.toml does not exist.
+    /// The policy in force when no policy file exists.
     pub fn built_in() -> Policy {
         Policy {
             source: PolicySource::BuiltIn,
@@ -148,6 +151,33 @@ impl Policy {
             legacy_gttsize: None,
         }
     }
+
+    /// Merges a later file into this policy key by key: what `later` sets wins, what it
+    /// leaves out stays (the source is the caller's to set).
+    pub fn merge(&mut self, later: Policy) {
+        fn over<T>(earlier: &mut Option<T>, later: Option<T>) {
+            if later.is_some() {
+                *earlier = later;
+            }
+        }
+        over(&mut self.when, later.when);
+        over(&mut self.gpu, later.gpu);
+        over(&mut self.profile, later.profile);
+        over(&mut self.reserve, later.reserve);
+        over(&mut self.min, later.min);
+        over(&mut self.max, later.max);
+        over(&mut self.page_pool, later.page_pool);
+        over(&mut self.legacy_gttsize, later.legacy_gttsize);
+    }
+}
+
+/// The policy's files as one name for messages: the one file, or all of them in the
+/// order they were merged; the admin's file when there is none.
+pub fn files_shown(files: &[String]) -> String {
+    if files.is_empty() {
+        return format!("/{POLICY_PATH}");
+    }
+    files.join(" + ")
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -174,7 +204,7 @@ impl fmt::Display for PolicyError {
     }
 }
 
-pub fn min_above_max(min: &Setting<Amount>, max: &Setting<Amount>) -> PolicyError {
+pub fn min_exceeds_max(min: &Setting<Amount>, max: &Setting<Amount>) -> PolicyError {
     PolicyError {
         origin: min.origin.clone(),
         key: Some("min".into()),

@@ -169,3 +169,23 @@ fn suggestions() {
     );
     assert_eq!(suggest_key(&"x".repeat(60_000)), None);
 }
+
+#[test]
+fn merge_takes_each_key_from_the_later_file_that_sets_it() {
+    let mut merged = parse_policy("gpu = \"85%\"\nreserve = \"16GiB\"\n", "a.toml").unwrap();
+    merged.merge(parse_policy("gpu = \"60%\"\nmax = \"100GiB\"\n", "b.toml").unwrap());
+    merged.merge(parse_policy("# nothing\n", "c.toml").unwrap());
+    assert_eq!(merged.gpu.as_ref().unwrap().value.resolve(100), 60);
+    assert_eq!(
+        merged.reserve.as_ref().unwrap().value,
+        Amount::Bytes(16 * GIB)
+    );
+    assert_eq!(merged.max.as_ref().unwrap().value, Amount::Bytes(100 * GIB));
+    let path = |setting: &Setting<Amount>| match &setting.origin {
+        Origin::File { path, .. } => path.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(path(merged.gpu.as_ref().unwrap()), "b.toml");
+    assert_eq!(path(merged.reserve.as_ref().unwrap()), "a.toml");
+    assert_eq!(merged.source, PolicySource::File("a.toml".into()));
+}

@@ -183,6 +183,9 @@ pub struct Status {
     pub problems: Vec<String>,
     /// No decision this boot because the `when` condition does not hold here.
     pub not_here: Option<String>,
+    /// The policy's files now, in merge order (empty: the built-in default); None when
+    /// the machine could not be read.
+    pub policy_files: Option<Vec<String>>,
 }
 
 impl Status {

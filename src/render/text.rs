@@ -247,6 +247,18 @@ pub fn status(status: &Status) -> String {
         );
         push_wrapped(&mut out, "", "  ", &line);
     }
+    match status.policy_files.as_deref() {
+        None => {}
+        Some([]) => {
+            let _ = writeln!(out, "\nPolicy files: none (the built-in default applies)");
+        }
+        Some(files) => {
+            let _ = writeln!(out, "\nPolicy files:");
+            for file in files {
+                let _ = writeln!(out, "  {file}");
+            }
+        }
+    }
     if !status.mismatches.is_empty() || !status.problems.is_empty() {
         out.push_str("\nProblems:\n");
         for mm in &status.mismatches {
@@ -289,17 +301,21 @@ pub fn status(status: &Status) -> String {
     out
 }
 
-/// `check` on a valid policy: its notes (none when the file is absent), the verdict, and
-/// what it means on this machine when that could be read.
+/// `check` on a valid policy: its files when there are several, its notes (none when no
+/// file is there), the verdict, and what it means on this machine when that could be read.
 pub fn check(
-    shown_path: &str,
+    files: &[String],
     present: bool,
     notes: &[String],
     on_this_machine: Option<&str>,
 ) -> String {
     let mut out = String::new();
+    let verdict = match files {
+        [one] => one.clone(),
+        _ => "the merged policy".to_string(),
+    };
     if !present {
-        let mut first = String::from(shown_path);
+        let mut first = verdict.clone();
         first.push_str(": ");
         push_wrapped(
             &mut out,
@@ -308,10 +324,16 @@ pub fn check(
             "not present; the built-in default (profile \"balanced\") applies",
         );
     } else {
+        if files.len() > 1 {
+            let _ = writeln!(out, "Policy files, merged in this order:");
+            for file in files {
+                let _ = writeln!(out, "  {file}");
+            }
+        }
         for note in notes {
             push_wrapped(&mut out, "note: ", "  ", note);
         }
-        out.push_str(shown_path);
+        out.push_str(&verdict);
         out.push_str(": OK\n");
     }
     if let Some(text) = on_this_machine {

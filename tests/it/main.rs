@@ -10,6 +10,7 @@ mod cases;
 mod catalogue;
 mod cli;
 mod columns;
+mod dropins;
 mod faults;
 mod prometheus;
 mod properties;
