@@ -34,22 +34,9 @@ wait_until() {
     done
 }
 
-# need TOOL APT-PACKAGE: as in tests/packaging/lib.sh, but without the package's
-# Recommends (prometheus-node-exporter's pull in smartmontools, dbus and timers).
-need() {
-    local tool=$1 package=$2
-    command -v "$tool" >/dev/null 2>&1 && return 0
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        echo "installing $package (for $tool)"
-        export DEBIAN_FRONTEND=noninteractive
-        local install=(apt-get install -y -qq --no-install-recommends "$package")
-        "${install[@]}" >/dev/null 2>&1 ||
-            { apt-get update -qq >/dev/null 2>&1 && "${install[@]}" >/dev/null 2>&1; }
-    fi
-    command -v "$tool" >/dev/null 2>&1 && return 0
-    fail "missing tool '$tool': install the Debian package '$package' (apt-get install $package)"
-    return 1
-}
+# The packages' Recommends stay out (prometheus-node-exporter's pull in smartmontools,
+# dbus and timers).
+NEED_APT_OPTIONS=--no-install-recommends
 
 # fleet_chroot DIR: a throw-away Debian 12 system in DIR (created, must not exist),
 # extracted from a tarball cached in $FLEET_CACHE and made once with debootstrap

@@ -31,14 +31,19 @@ check() {
 
 # need TOOL APT-PACKAGE: install the package when the tool is missing and we are root;
 # otherwise FAIL naming it. Returns non-zero when the tool is still missing.
+# NEED_APT_OPTIONS: more apt-get install options (e.g. --no-install-recommends).
+NEED_APT_OPTIONS=${NEED_APT_OPTIONS:-}
 need() {
     local tool=$1 package=$2
     command -v "$tool" >/dev/null 2>&1 && return 0
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "installing $package (for $tool)"
         export DEBIAN_FRONTEND=noninteractive
-        apt-get install -y -qq "$package" >/dev/null 2>&1 ||
-            { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq "$package" >/dev/null 2>&1; }
+        local apt_install=(apt-get install -y -qq)
+        # shellcheck disable=SC2206 # options are words by design
+        apt_install+=($NEED_APT_OPTIONS "$package")
+        "${apt_install[@]}" >/dev/null 2>&1 ||
+            { apt-get update -qq >/dev/null 2>&1 && "${apt_install[@]}" >/dev/null 2>&1; }
     fi
     command -v "$tool" >/dev/null 2>&1 && return 0
     fail "missing tool '$tool': install the Debian package '$package' (apt-get install $package)"
