@@ -22,6 +22,10 @@ use ttm_autosize::render::modprobe::parse_generated_conf;
 use ttm_autosize::policy;
 use ttm_autosize::system::Root;
 
+#[path = "toml_text.rs"]
+mod toml_text;
+use toml_text::toml_string;
+
 #[derive(Arbitrary, Debug)]
 struct ModprobeFile<'a> {
     /// Index into the modprobe.d directories.
@@ -110,20 +114,6 @@ fn write(root: &Path, relative: &str, contents: impl AsRef<[u8]>) {
     }
     fs::write(&path, contents).unwrap();
     fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
-}
-
-fn toml_string(value: &str) -> String {
-    let mut out = String::from("\"");
-    for c in value.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32 & 0xFFFF)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// A file name kmod would read: no '/', not hidden, a few bytes.

@@ -14,6 +14,10 @@ use ttm_autosize::plan::{self, AmdGpus, Decision, Machine, TtmModule};
 use ttm_autosize::policy::{self, PagePool};
 use ttm_autosize::units::{GIB, MIB};
 
+#[path = "toml_text.rs"]
+mod toml_text;
+use toml_text::toml_string;
+
 #[derive(Arbitrary, Debug)]
 struct Input<'a> {
     mem_total: u64,
@@ -32,20 +36,6 @@ struct Input<'a> {
     keys: [Option<&'a str>; 8],
     /// Free text appended to the policy.
     extra: &'a str,
-}
-
-fn toml_string(value: &str) -> String {
-    let mut out = String::from("\"");
-    for c in value.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32 & 0xFFFF)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 fuzz_target!(|input: Input| {
