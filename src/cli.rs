@@ -18,7 +18,7 @@ Commands:
   apply                 decide for this machine and write /run/modprobe.d; for
                         boot: always exits 0, problems go to the kernel log
   plan [OPTIONS]        show the decision for this machine or a hypothetical one
-      --ram SIZE          MemTotal to plan for, e.g. 125GiB or 131072000KiB;
+      --ram SIZE          MemTotal to plan for, e.g. 125GiB or 131072000kB;
                           such a machine is assumed to have an AMD GPU
       --installed SIZE    installed RAM, which the profiles are keyed on
                           (default: SMBIOS, or MemTotal rounded up)
