@@ -105,6 +105,19 @@ pub struct Machine {
     pub static_scan_cut: Option<String>,
 }
 
+impl Machine {
+    /// The same machine with another BIOS carve-out: the firmware takes the carve-out out
+    /// of installed RAM before Linux starts, so MemTotal moves by the difference and the
+    /// installed RAM stays. None when the carve-out `then` would leave no MemTotal.
+    pub fn with_carveout(&self, now: u64, then: u64) -> Option<Machine> {
+        let mem_total = self.mem_total.checked_add(now)?.checked_sub(then)?;
+        (mem_total > 0).then(|| Machine {
+            mem_total,
+            ..self.clone()
+        })
+    }
+}
+
 /// Who gives a knob its value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
