@@ -27,6 +27,7 @@ pub mod dmi;
 pub mod inputs;
 pub mod kmsg;
 pub mod knobs;
+pub mod other_tools;
 pub mod plan;
 pub mod policy;
 pub mod record;

@@ -23,7 +23,9 @@ pub const RECORD_NAME: &str = "decision.json";
 /// The record as messages name it: `shown` of RECORD_DIR/RECORD_NAME, a constant so that
 /// the boot path builds no string for it.
 pub const RECORD_SHOWN: &str = "/run/ttm-autosize/decision.json";
-/// 2: the plan holds one row per knob of the table.
+/// 2: the plan holds one row per knob of the table. `boot_id` and `decided_at` came
+/// later without a new version: they only add, a build before them ignores them (serde
+/// skips unknown fields), and one after reads their absence as "not known".
 pub const RECORD_VERSION: u32 = 2;
 
 /// Where `apply` ran: before switch-root, or on the booted system.
@@ -75,6 +77,19 @@ pub struct DecisionRecord {
     pub plan: Plan,
     pub modprobe_conf: String,
     pub sysfs_written: Vec<String>,
+    /// The boot it was decided in (/proc/sys/kernel/random/boot_id); None: not known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_id: Option<String>,
+    /// When it was decided, in unix seconds; None: not known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_at: Option<u64>,
+}
+
+impl DecisionRecord {
+    /// Whether the record is known to come from another boot than `now` (this one's id).
+    pub fn from_another_boot(&self, now: Option<&str>) -> bool {
+        matches!((self.boot_id.as_deref(), now), (Some(then), Some(now)) if then != now)
+    }
 }
 
 /// For an `Option` field of the record: serde would read a missing one as None, which
@@ -236,7 +251,53 @@ mod tests {
             },
             modprobe_conf: "/run/modprobe.d/zz-ttm-autosize.conf".into(),
             sysfs_written: Vec::new(),
+            boot_id: Some(BOOT.into()),
+            decided_at: Some(1_790_000_000),
         }
+    }
+
+    const BOOT: &str = "8c3e0f4b-2d5a-4e1f-9b7c-6a2d1e0f3b4c";
+
+    #[test]
+    fn a_record_without_boot_or_time_reads_as_not_known() {
+        let json = String::from_utf8(to_json(&record())).unwrap();
+        let older = json
+            .replacen(&format!(",\n  \"boot_id\": \"{BOOT}\""), "", 1)
+            .replacen(",\n  \"decided_at\": 1790000000", "", 1);
+        assert!(!older.contains("boot_id") && !older.contains("decided_at"));
+        let ReadRecord::Current(read) = parse(older.as_bytes()) else {
+            panic!("{older}");
+        };
+        assert_eq!((read.boot_id.as_deref(), read.decided_at), (None, None));
+        // Not known is never "another boot".
+        assert!(!read.from_another_boot(Some(BOOT)));
+        assert!(!record().from_another_boot(None));
+    }
+
+    #[test]
+    fn a_record_of_another_boot_says_so() {
+        let ReadRecord::Current(read) = parse(&to_json(&record())) else {
+            panic!();
+        };
+        assert!(!read.from_another_boot(Some(BOOT)));
+        assert!(read.from_another_boot(Some("00000000-0000-4000-8000-000000000000")));
+    }
+
+    #[test]
+    fn a_build_before_the_boot_id_reads_a_record_with_it() {
+        // The fields that build knows are all there; serde skips the others.
+        #[derive(Deserialize)]
+        #[allow(dead_code)]
+        struct Before {
+            version: u32,
+            stage: Stage,
+            policy_fingerprint: Option<String>,
+            plan: Plan,
+            modprobe_conf: String,
+            sysfs_written: Vec<String>,
+        }
+        let before: Before = serde_json::from_slice(&to_json(&record())).unwrap();
+        assert_eq!(before.version, RECORD_VERSION);
     }
 
     fn with_version(version: &str) -> Vec<u8> {

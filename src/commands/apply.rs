@@ -147,7 +147,12 @@ fn decide_and_write(root: &Root) -> Result<(), String> {
             .map_err(|u| refuse(&run_dir, file_problem(RECORD_SHOWN, u)))?,
         None => Existing::Absent,
     };
-    let earlier = record::from_existing(&record_existing);
+    let boot_id = system::read_boot_id(root);
+    let earlier = match record::from_existing(&record_existing) {
+        // Another boot's record (a /run that is no tmpfs) says nothing of this one.
+        ReadRecord::Current(r) if r.from_another_boot(boot_id.as_deref()) => ReadRecord::Missing,
+        earlier => earlier,
+    };
     // Only after switch-root can an earlier decision of another stage exist.
     if stage == Stage::Host
         && kept_from_this_boot(
@@ -189,9 +194,12 @@ fn decide_and_write(root: &Root) -> Result<(), String> {
     let conf_text = render_modprobe_conf(&plan);
     // sysfs values an identical earlier run of this stage wrote are still this boot's
     // writes; carried over, a second identical run rewrites nothing.
-    let carried = match earlier {
-        ReadRecord::Current(r) if r.stage == stage && r.plan == plan => r.sysfs_written,
-        _ => Vec::new(),
+    // So is the time of the decision: an identical run decides nothing new.
+    let (carried, decided_at) = match earlier {
+        ReadRecord::Current(r) if r.stage == stage && r.plan == plan => {
+            (r.sysfs_written, r.decided_at)
+        }
+        _ => (Vec::new(), system::read_unix_time(root)),
     };
     let mut record = DecisionRecord {
         version: RECORD_VERSION,
@@ -200,6 +208,8 @@ fn decide_and_write(root: &Root) -> Result<(), String> {
         plan,
         modprobe_conf: CONF_SHOWN.to_string(),
         sysfs_written: carried,
+        boot_id,
+        decided_at,
     };
     let mut dirs = Dirs {
         run: run_dir,

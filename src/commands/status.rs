@@ -8,6 +8,7 @@ use crate::cli::StatusFormat;
 use crate::cmdline::KernelCmdline;
 use crate::inputs::{self, Inputs};
 use crate::knobs::{KNOBS, KnobValue, StaticOption};
+use crate::other_tools;
 use crate::plan::{Decision, decide};
 use crate::policy;
 use crate::record::{self, DecisionRecord, ReadRecord, Stage};
@@ -86,8 +87,26 @@ fn cause(
     Cause::Unknown
 }
 
+/// A record another boot left (a /run that outlived it): nothing of this boot's, so no
+/// decision was recorded in this one.
+fn another_boot(root: &Root, record: &DecisionRecord) -> String {
+    let then = record.boot_id.as_deref().unwrap_or_default();
+    let why = match inputs::observe(root).ok().and_then(|o| o.cmdline.disabled_by) {
+        Some(by) => format!("no decision this boot: disabled by {by} on the kernel command line"),
+        None => "no decision was recorded this boot: apply did not run or refused (see `dmesg | grep ttm-autosize`)".into(),
+    };
+    format!(
+        "{} is from another boot (boot_id {then}): {why}",
+        record::RECORD_SHOWN
+    )
+}
+
 pub fn status(root: &Root) -> Status {
+    let boot_id = system::read_boot_id(root);
     let (record, record_problem) = match record::read(root) {
+        ReadRecord::Current(r) if r.from_another_boot(boot_id.as_deref()) => {
+            (None, Some(another_boot(root, &r)))
+        }
         ReadRecord::Current(record) => (Some(record), None),
         ReadRecord::Missing => (None, None),
         unusable @ ReadRecord::Unreadable(_) => (
@@ -155,6 +174,21 @@ pub fn status(root: &Root) -> Status {
         Ok(Decision::Disabled { by }) => Err(format!("disabled by {by}")),
         Ok(Decision::Skipped { because }) => Err(because.clone()),
         Err(e) => Err(e.clone()),
+    };
+    // Other tools' settings, with what becomes of them at the next boot as decided now:
+    // worth knowing, never a problem while the kernel has what was decided.
+    let notes = match (&now, &observed) {
+        (Ok(plan), Some(o)) => other_tools::fates(
+            &o.machine.static_options,
+            &plan.knobs,
+            &plan.rule,
+            plan.page_size,
+            o.machine.conf_masked_by.is_some(),
+        )
+        .into_iter()
+        .map(|(_, sentence)| sentence)
+        .collect(),
+        _ => Vec::new(),
     };
     let not_here = match (&record, &decision) {
         (None, Ok(Decision::Skipped { because })) => Some(because.clone()),
@@ -237,6 +271,7 @@ pub fn status(root: &Root) -> Status {
         next_boot,
         mismatches,
         problems,
+        notes,
         not_here,
         policy_files: observed.map(|o| o.policy_files),
     }

@@ -53,7 +53,7 @@ impl Rows<'_> {
         let pool_row = self.page_pool(pages_limit, limit_bytes)?;
         let gtt_row = self.gttsize(gtt_explicit, writes_gttsize, limit_bytes);
         let rows = vec![pages_row, pool_row, gtt_row];
-        overridden_files(self.machine, &rows, &mut self.warnings);
+        overridden_files(self.machine, &rows, &self.rule, &mut self.warnings);
         Ok(Knobs { rows, limit_bytes })
     }
 

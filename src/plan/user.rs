@@ -171,14 +171,26 @@ impl Explicit {
 
 /// Static lines for the module in use that sort before ours lose to ours: say so, since
 /// they look like they apply.
+/// Other tools' settings are named as theirs, with what becomes of them.
 pub(super) fn overridden_files(
     machine: &Machine,
     knobs: &[KnobSetting],
+    rule: &Rule,
     warnings: &mut Vec<String>,
 ) {
+    let others = crate::other_tools::fates(
+        &machine.static_options,
+        knobs,
+        rule,
+        machine.page_size,
+        machine.conf_masked_by.is_some(),
+    );
     let overridden: Vec<String> = machine
         .static_options
         .iter()
+        .enumerate()
+        .filter(|(i, _)| !others.iter().any(|(other, _)| other == i))
+        .map(|(_, o)| o)
         .filter(|o| {
             !o.beats_ours
                 && knobs
@@ -193,6 +205,7 @@ pub(super) fn overridden_files(
             overridden.join(", ")
         ));
     }
+    warnings.extend(others.into_iter().map(|(_, sentence)| sentence));
     let winning: Vec<String> = machine
         .static_options
         .iter()

@@ -6,8 +6,14 @@ use serde::Serialize;
 use super::Status;
 use crate::plan::{Decision, Machine, Plan};
 
+/// The version of both JSON objects' schema: raised when a field changes meaning or
+/// goes; new fields come without it. Every field is in ttm-autosize(8), JSON OUTPUT.
+pub const SCHEMA_VERSION: u32 = 1;
+
 #[derive(Serialize)]
 struct PlanJson<'a> {
+    schema_version: u32,
+    healthy: bool,
     outcome: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     disabled_by: Option<&'a str>,
@@ -37,6 +43,8 @@ pub fn decision(decision: &Decision, machine: &Machine) -> Result<String, String
         Decision::Skipped { because } => ("skipped", None, None, Some(because.as_str())),
     };
     let json = PlanJson {
+        schema_version: SCHEMA_VERSION,
+        healthy: plan_healthy(decision, machine),
         outcome,
         disabled_by,
         skipped_because,
@@ -53,8 +61,37 @@ pub fn decision(decision: &Decision, machine: &Machine) -> Result<String, String
         .map_err(|e| e.to_string())
 }
 
+/// A plan is healthy when applying it at boot does what it says and harms nothing: it
+/// applies or has nothing to do here (`skipped`), ttm-autosize's file is not hidden,
+/// modprobe.d was read to the end, and no static value for the modules in use is one the
+/// kernel refuses (the module would fail to load). Warnings that only ask for tidying
+/// (a file ours overrides, a deprecated knob) leave it healthy; `disabled` is not: the
+/// kernel keeps its defaults, which `status` reports as no decision.
+pub fn plan_healthy(decision: &Decision, machine: &Machine) -> bool {
+    let acts = matches!(decision, Decision::Apply(_) | Decision::Skipped { .. });
+    let refused = machine
+        .static_options
+        .iter()
+        .any(|o| o.value.is_err() && o.module == o.knob.module(&machine.module.name));
+    acts && machine.conf_masked_by.is_none() && machine.static_scan_cut.is_none() && !refused
+}
+
+#[derive(Serialize)]
+struct StatusJson<'a> {
+    schema_version: u32,
+    /// As the exit status and the `healthy` metric say it.
+    healthy: bool,
+    #[serde(flatten)]
+    status: &'a Status,
+}
+
 pub fn status(status: &Status) -> String {
-    serde_json::to_string_pretty(status)
+    let json = StatusJson {
+        schema_version: SCHEMA_VERSION,
+        healthy: status.healthy(),
+        status,
+    };
+    serde_json::to_string_pretty(&json)
         .map(|s| s + "\n")
         .unwrap_or_default()
 }

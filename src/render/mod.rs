@@ -181,6 +181,8 @@ pub struct Status {
     pub next_boot: Option<Plan>,
     pub mismatches: Vec<Mismatch>,
     pub problems: Vec<String>,
+    /// Worth knowing, no problem: other tools' settings that will not apply.
+    pub notes: Vec<String>,
     /// No decision this boot because the `when` condition does not hold here.
     pub not_here: Option<String>,
     /// The policy's files now, in merge order (empty: the built-in default); None when

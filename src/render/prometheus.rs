@@ -34,6 +34,14 @@ pub fn status(status: &Status) -> String {
             .into_iter()
             .collect::<Vec<_>>()
     };
+    metric(
+        "build_info",
+        "The ttm-autosize build that wrote these metrics.",
+        vec![(
+            format!("{{version=\"{}\"}}", label(env!("CARGO_PKG_VERSION"))),
+            1,
+        )],
+    );
     if let Some(r) = &status.record {
         let labels = format!(
             "{{module=\"{}\",stage=\"{}\",rule=\"{}\",policy=\"{}\"}}",
@@ -48,6 +56,11 @@ pub fn status(status: &Status) -> String {
             vec![(labels, 1)],
         );
     }
+    metric(
+        "decision_timestamp_seconds",
+        "When this boot's decision was taken, in unix seconds (absent: not known).",
+        one("", status.record.as_ref().and_then(|r| r.decided_at)),
+    );
     metric(
         "mem_total_bytes",
         "MemTotal the decision was made for.",

@@ -282,6 +282,12 @@ pub fn status(status: &Status) -> String {
             item(&mut out, p);
         }
     }
+    if !status.notes.is_empty() {
+        out.push_str("\nNotes:\n");
+        for note in &status.notes {
+            item(&mut out, note);
+        }
+    }
     if let Some(next) = &status.next_boot {
         out.push('\n');
         push_wrapped(

@@ -10,6 +10,9 @@ use crate::util::{Fixture, python3};
 fn metrics_parse_with_a_real_parser_and_carry_the_values() {
     let f = Fixture::standard("prometheus");
     f.policy("gpu = \"85%\"\nreserve = \"16GiB\"\npage_pool = \"match\"\n");
+    // The kernel's clock as apply reads it: boot time plus uptime.
+    f.write("proc/stat", "cpu  1 2 3 4\nbtime 1790000000\nprocesses 9\n");
+    f.write("proc/uptime", "12.97 20.01\n");
     let apply = f.run(&["apply"]).unwrap();
     assert_eq!(apply.code, Some(0), "{apply:?}");
     // The kernel took pages_limit but a static file (say) changed page_pool_size.
@@ -65,6 +68,7 @@ fn metrics_parse_with_a_real_parser_and_carry_the_values() {
     let bytes = (pages * 4096) as f64;
     let mut expected = serde_json::json!({
         "ttm_autosize_decision_info{module=ttm,policy=/etc/ttm-autosize.toml,rule=gpu 85%,stage=host}": 1.0,
+        "ttm_autosize_decision_timestamp_seconds": 1790000012.0,
         "ttm_autosize_mem_total_bytes": 137438953472.0,
         "ttm_autosize_decided_pages_limit_bytes{module=ttm}": bytes,
         "ttm_autosize_decided_page_pool_size_bytes{module=ttm}": bytes,
@@ -74,6 +78,10 @@ fn metrics_parse_with_a_real_parser_and_carry_the_values() {
         "ttm_autosize_amdgpu_vram_total_bytes{card=card1}": 536870912.0,
         "ttm_autosize_healthy": 0.0,
     });
+    expected[format!(
+        "ttm_autosize_build_info{{version={}}}",
+        env!("CARGO_PKG_VERSION")
+    )] = 1.0.into();
     for cause in ttm_autosize::render::CauseKind::ALL.map(|c| c.name()) {
         let value = if cause == "static_modprobe_file" {
             1.0
