@@ -59,6 +59,38 @@ pub fn page_size() -> u64 {
         .unwrap_or(4096)
 }
 
+pub const BOOT_ID_PATH: &str = "proc/sys/kernel/random/boot_id";
+pub const STAT_PATH: &str = "proc/stat";
+pub const UPTIME_PATH: &str = "proc/uptime";
+
+/// This boot's id, the UUID the kernel draws at boot; None when it cannot be read or is
+/// not one (it reaches the record and the reports).
+pub fn read_boot_id(root: &Root) -> Option<String> {
+    let text = read_text(root, BOOT_ID_PATH, 64).ok()?;
+    let id = text.trim();
+    let uuid = id.len() == 36
+        && id
+            .bytes()
+            .all(|b| b == b'-' || b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    uuid.then(|| id.to_string())
+}
+
+/// Now in unix seconds as the kernel counts it: its boot time (`btime` in /proc/stat)
+/// plus the seconds since (/proc/uptime). Read through the root like every input, so a
+/// test tree gives its own clock or none.
+pub fn read_unix_time(root: &Root) -> Option<u64> {
+    let stat = read_text(root, STAT_PATH, MAX_PROC_BYTES).ok()?;
+    let btime: u64 = stat
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))?
+        .trim()
+        .parse()
+        .ok()?;
+    let uptime = read_text(root, UPTIME_PATH, 256).ok()?;
+    let whole: u64 = uptime.split(['.', ' ']).next()?.parse().ok()?;
+    btime.checked_add(whole)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,36 +123,4 @@ mod tests {
                 .contains("overflows")
         );
     }
-}
-
-pub const BOOT_ID_PATH: &str = "proc/sys/kernel/random/boot_id";
-pub const STAT_PATH: &str = "proc/stat";
-pub const UPTIME_PATH: &str = "proc/uptime";
-
-/// This boot's id, the UUID the kernel draws at boot; None when it cannot be read or is
-/// not one (it reaches the record and the reports).
-pub fn read_boot_id(root: &Root) -> Option<String> {
-    let text = read_text(root, BOOT_ID_PATH, 64).ok()?;
-    let id = text.trim();
-    let uuid = id.len() == 36
-        && id
-            .bytes()
-            .all(|b| b == b'-' || b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-    uuid.then(|| id.to_string())
-}
-
-/// Now in unix seconds as the kernel counts it: its boot time (`btime` in /proc/stat)
-/// plus the seconds since (/proc/uptime). Read through the root like every input, so a
-/// test tree gives its own clock or none.
-pub fn read_unix_time(root: &Root) -> Option<u64> {
-    let stat = read_text(root, STAT_PATH, MAX_PROC_BYTES).ok()?;
-    let btime: u64 = stat
-        .lines()
-        .find_map(|l| l.strip_prefix("btime "))?
-        .trim()
-        .parse()
-        .ok()?;
-    let uptime = read_text(root, UPTIME_PATH, 256).ok()?;
-    let whole: u64 = uptime.split(['.', ' ']).next()?.parse().ok()?;
-    btime.checked_add(whole)
 }
