@@ -123,4 +123,30 @@ mod tests {
                 .contains("overflows")
         );
     }
+
+    #[test]
+    fn boot_id_and_clock_from_a_root() {
+        let path = std::env::temp_dir().join(format!("ttm-autosize-proc-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        let root = Root::new(&path);
+        assert_eq!((read_boot_id(&root), read_unix_time(&root)), (None, None));
+        std::fs::create_dir_all(path.join("proc/sys/kernel/random")).unwrap();
+        let id = "3f9d2c4e-7a1b-4c8d-9e2f-5b6a7c8d9e0f";
+        std::fs::write(path.join(BOOT_ID_PATH), format!("{id}\n")).unwrap();
+        assert_eq!(read_boot_id(&root).as_deref(), Some(id));
+        // Not a UUID: it would reach the record and the reports.
+        std::fs::write(
+            path.join(BOOT_ID_PATH),
+            "\u{1b}[2J3f9d2c4e-7a1b-4c8d-9e2f-5b6a7c8d\n",
+        )
+        .unwrap();
+        assert_eq!(read_boot_id(&root), None);
+        std::fs::write(path.join(STAT_PATH), "cpu  1 2 3\nbtime 1795420800\n").unwrap();
+        assert_eq!(read_unix_time(&root), None, "no uptime");
+        std::fs::write(path.join(UPTIME_PATH), "14.62 27.81\n").unwrap();
+        assert_eq!(read_unix_time(&root), Some(1_795_420_814));
+        std::fs::write(path.join(STAT_PATH), "cpu  1 2 3\nbtime soon\n").unwrap();
+        assert_eq!(read_unix_time(&root), None);
+        std::fs::remove_dir_all(&path).unwrap();
+    }
 }
