@@ -75,10 +75,19 @@ pub fn read_boot_id(root: &Root) -> Option<String> {
     uuid.then(|| id.to_string())
 }
 
-/// Now in unix seconds as the kernel counts it: its boot time (`btime` in /proc/stat)
-/// plus the seconds since (/proc/uptime). Read through the root like every input, so a
-/// test tree gives its own clock or none.
+/// Now in unix seconds. On the machine itself the system clock (a vDSO read; the kernel
+/// sets it from the RTC before any user space runs). Under another root, as the tree's
+/// kernel counts it: its boot time (`btime` in /proc/stat) plus the seconds since
+/// (/proc/uptime), so a test tree gives its own clock or none. Not /proc/stat on the
+/// machine: the kernel generates a line per CPU and sums every interrupt per CPU for
+/// it, at every boot.
 pub fn read_unix_time(root: &Root) -> Option<u64> {
+    if root.is_real() {
+        return std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .map(|d| d.as_secs());
+    }
     let stat = read_text(root, STAT_PATH, MAX_PROC_BYTES).ok()?;
     let btime: u64 = stat
         .lines()
@@ -148,5 +157,7 @@ mod tests {
         std::fs::write(path.join(STAT_PATH), "cpu  1 2 3\nbtime soon\n").unwrap();
         assert_eq!(read_unix_time(&root), None);
         std::fs::remove_dir_all(&path).unwrap();
+        // The machine's own clock: after this code was written.
+        assert!(read_unix_time(&Root::new("/")).unwrap() > 1_790_000_000);
     }
 }
