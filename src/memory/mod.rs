@@ -314,8 +314,8 @@ pub fn picture(facts: &Facts, then: Then) -> Picture {
             p.kfd_topology.extend(sized(
                 bank.size_in_bytes,
                 format!(
-                    "/sys/class/kfd/kfd/topology/nodes/{}/mem_banks/{}/properties: heap_type {}, {heap}",
-                    node.id, bank.bank, bank.heap_type
+                    "heap_type {} ({heap}) in /sys/class/kfd/kfd/topology/nodes/{}/mem_banks/{}/properties",
+                    bank.heap_type, node.id, bank.bank
                 ),
             ));
         }
