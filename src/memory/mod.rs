@@ -121,8 +121,9 @@ pub struct Advice {
     pub carveout_bytes: u64,
     pub mem_total_bytes: u64,
     pub gtt_bytes: u64,
-    pub rocm_pool: Pool,
-    pub hip_ceiling_bytes: u64,
+    /// None: the kernel's rule is unknown (its version could not be read).
+    pub rocm_pool: Option<Pool>,
+    pub hip_ceiling_bytes: Option<u64>,
 }
 
 /// What the policy would give the same machine with another carve-out:
@@ -320,6 +321,15 @@ pub fn picture(facts: &Facts, then: Then) -> Picture {
             ));
         }
     }
+    if let (Some(decided), Some(reported)) = (&p.gtt_decided, &p.gtt_reported)
+        && decided.bytes != reported.bytes
+    {
+        p.notes.push(format!(
+            "amdgpu reports GTT of {}, not the {} decided: it sized GTT from another value",
+            HumanSize(reported.bytes),
+            HumanSize(decided.bytes)
+        ));
+    }
     carveout_choice(facts, &mut p);
     let (Some(carveout), Some(mem)) = (p.carveout.clone(), facts.mem_total) else {
         if p.amd_gpu == Some(true) && facts.cards.is_empty() {
@@ -437,31 +447,36 @@ fn advise(
         .kernel_release
         .as_deref()
         .and_then(KernelVersion::parse);
-    let pool = rocm_pool(version, facts.dkms, minimum, gtt_then).map_or(Pool::Gtt, |r| r.0);
-    let rocm = if pool == Pool::Gtt { gtt_then } else { minimum };
+    let pool = rocm_pool(version, facts.dkms, minimum, gtt_then).map(|r| r.0);
+    let rocm = match pool {
+        Some(Pool::Gtt) => Some(("GTT", gtt_then)),
+        Some(Pool::Carveout) => Some(("the carve-out", minimum)),
+        None => None,
+    };
     let advice = Advice {
         carveout_bytes: minimum,
         mem_total_bytes: mem_then,
         gtt_bytes: gtt_then,
         rocm_pool: pool,
-        hip_ceiling_bytes: rocm.min(hip_ceiling(mem_then)),
+        hip_ceiling_bytes: rocm.map(|(_, bytes)| bytes.min(hip_ceiling(mem_then))),
     };
-    let note = format!(
-        "GPU memory is in two pools: the carve-out ({}) and GTT ({}). ROCm's guidance for APUs is GTT first with the carve-out at its minimum. With the carve-out at {}, set with {}, MemTotal would be about {} and this policy would give GTT {}; ROCm would use {} ({}) and HIP would report up to {}.",
+    let mut note = format!(
+        "GPU memory is in two pools: the carve-out ({}) and GTT ({}). ROCm's guidance for APUs is GTT first with the carve-out at its minimum. With the carve-out at {}, set with {}, MemTotal would be about {} and this policy would give GTT {}",
         HumanSize(carveout),
         HumanSize(gtt.unwrap_or(0)),
         HumanSize(minimum),
         lower_it(facts),
         HumanSize(mem_then),
         HumanSize(gtt_then),
-        if pool == Pool::Gtt {
-            "GTT"
-        } else {
-            "the carve-out"
-        },
-        HumanSize(rocm),
-        HumanSize(advice.hip_ceiling_bytes),
     );
+    if let (Some((name, bytes)), Some(hip)) = (rocm, advice.hip_ceiling_bytes) {
+        note.push_str(&format!(
+            "; ROCm would use {name} ({}) and HIP would report up to {}",
+            HumanSize(bytes),
+            HumanSize(hip)
+        ));
+    }
+    note.push('.');
     Some((advice, note))
 }
 

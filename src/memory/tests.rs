@@ -89,8 +89,8 @@ fn large_carveout_larger_than_gtt_is_said_with_the_advice() {
     assert_eq!(advice.carveout_bytes, 512 * MIB);
     assert_eq!(advice.mem_total_bytes, MEM_TOTAL);
     assert_eq!(advice.gtt_bytes, 96 * GIB);
-    assert_eq!(advice.rocm_pool, Pool::Gtt);
-    assert_eq!(advice.hip_ceiling_bytes, MEM_TOTAL / 2);
+    assert_eq!(advice.rocm_pool, Some(Pool::Gtt));
+    assert_eq!(advice.hip_ceiling_bytes, Some(MEM_TOTAL / 2));
 }
 
 #[test]
@@ -145,4 +145,18 @@ fn kfd_topology_gpu_banks_are_shown() {
     assert_eq!(p.kfd_topology.len(), 1);
     assert_eq!(p.kfd_topology[0].bytes, 96 * GIB);
     assert!(p.kfd_topology[0].source.contains("nodes/1/mem_banks/0"));
+}
+
+#[test]
+fn gtt_other_than_decided_is_said() {
+    let mut f = facts("6.17.8", MEM_TOTAL, 512 * MIB, 96 * GIB);
+    f.cards[0].gtt_total = Some(MEM_TOTAL / 2);
+    let p = picture(&f, &no_then);
+    assert!(
+        p.notes[0].contains("not the 96.0 GiB decided"),
+        "{:?}",
+        p.notes
+    );
+    // ROCm follows what amdgpu has, not what was decided.
+    assert_eq!(p.rocm_vram.map(|v| v.bytes), Some(MEM_TOTAL / 2));
 }
