@@ -8,29 +8,14 @@ use serde::Serialize;
 
 use crate::carveout::CarveoutOption;
 use crate::knobs::KernelVersion;
-use crate::units::{GIB, HumanSize, MIB};
+use crate::units::HumanSize;
 
-/// KFD's system limit as it is since 6.7 (amdgpu_amdkfd_gpuvm.c,
-/// amdgpu_amdkfd_gpuvm_init_mem_limits): from si_meminfo's totalram, which is MemTotal.
-pub const KFD_TOTALRAM_LIMIT: KernelVersion = KernelVersion::new(6, 7);
-/// AMDGPU_RESERVE_MEM_LIMIT (3UL << 29): what KFD keeps from the system limit.
-pub const KFD_RESERVE: u64 = 3 << 29;
-/// Since 6.5 KFD's TTM limit is ttm_tt_pages_limit() ("drm/amdkfd: Update KFD TTM mem
-/// limit"); before it was 3/8 of RAM.
-pub const KFD_TTM_FOLLOWS_PAGES_LIMIT: KernelVersion = KernelVersion::new(6, 5);
-/// Since 6.10 ROCm's "VRAM" on an APU is allocated in GTT ("drm/amdkfd: Let VRAM
-/// allocations go to GTT domain on small APUs"); before, in the carve-out.
-pub const ROCM_USES_GTT: KernelVersion = KernelVersion::new(6, 10);
-/// Since 6.15 only when the carve-out is smaller (amdgpu_ttm_init: apu_prefer_gtt is set
-/// when real_vram_size < gtt_size).
-pub const ROCM_GTT_IF_LARGER: KernelVersion = KernelVersion::new(6, 15);
-/// The smallest carve-out Strix Halo and Strix Point firmware offers, and what ROCm's
-/// guidance for APUs asks for.
-pub const MINIMUM_CARVEOUT: u64 = 512 * MIB;
-/// From this size on a carve-out is memory in a pool of its own worth advice.
-pub const LARGE_POOL: u64 = 4 * GIB;
-/// What the OS needs at least besides GTT, for suggesting a GTT above the carve-out.
-const OS_NEEDS: u64 = 4 * GIB;
+mod advice;
+mod rules;
+
+use advice::{advise, carveout_choice, ignores_gtt};
+
+pub use rules::*;
 
 /// One DRM card's totals as amdgpu reports them (bytes).
 #[derive(Clone, Debug, Default)]
@@ -158,71 +143,6 @@ pub struct Picture {
     pub notes: Vec<String>,
 }
 
-/// KFD's system limit for a MemTotal (6.7+): totalram less 1/64, less 1.5 GiB; halved
-/// instead on a machine too small for that.
-pub fn kfd_system_limit(mem_total: u64) -> u64 {
-    let limit = mem_total - (mem_total >> 6);
-    if limit < 2 * KFD_RESERVE {
-        limit >> 1
-    } else {
-        limit - KFD_RESERVE
-    }
-}
-
-/// Which pool ROCm uses on an APU, and the rule that says so. None: unknown.
-pub fn rocm_pool(
-    version: Option<KernelVersion>,
-    dkms: bool,
-    carveout: u64,
-    gtt: u64,
-) -> Option<(Pool, String)> {
-    let gtt_if_larger = |rule: &str| {
-        if carveout < gtt {
-            (
-                Pool::Gtt,
-                format!("{rule}: GTT, as it is larger than the carve-out"),
-            )
-        } else {
-            (
-                Pool::Carveout,
-                format!("{rule}: the carve-out, as GTT is not larger"),
-            )
-        }
-    };
-    match version {
-        _ if dkms => Some(gtt_if_larger("amdgpu-dkms, as Linux 6.15+")),
-        None => None,
-        Some(v) if v >= ROCM_GTT_IF_LARGER => Some(gtt_if_larger("Linux 6.15+")),
-        Some(v) if v >= ROCM_USES_GTT => {
-            Some((Pool::Gtt, "Linux 6.10 to 6.14: GTT on an APU".into()))
-        }
-        Some(_) => Some((Pool::Carveout, "before Linux 6.10: the carve-out".into())),
-    }
-}
-
-/// HIP's reporting ceiling on an APU under Linux: half of its "physical memory", which is
-/// sysinfo's totalram, i.e. MemTotal (rocm-systems, rocdevice.cpp; 75% on Windows).
-pub fn hip_ceiling(mem_total: u64) -> u64 {
-    mem_total / 2
-}
-
-/// The card whose VRAM is the APU's carve-out. The firmware takes a carve-out out of
-/// installed RAM before Linux starts, so it fits in installed RAM − MemTotal; a discrete
-/// card's VRAM is memory of its own and does not (a 24 GiB card beside 64 GiB of RAM
-/// leaves a gap of about 1.5 GiB). KFD's topology cannot settle it: an APU's GPU node
-/// has no CPU cores of its own when the CPU is a node apart. Without installed RAM and
-/// MemTotal nothing is called a carve-out.
-fn carveout_card(
-    cards: &[CardMemory],
-    installed: Option<u64>,
-    mem_total: Option<u64>,
-) -> Option<&CardMemory> {
-    let gap = installed?.checked_sub(mem_total?)?;
-    cards
-        .iter()
-        .find(|c| c.vram_total.is_some_and(|v| v > 0 && v <= gap))
-}
-
 pub fn picture(facts: &Facts, then: Then) -> Picture {
     let mut p = Picture {
         amd_gpu: facts.amd_gpu,
@@ -274,12 +194,20 @@ pub fn picture(facts: &Facts, then: Then) -> Picture {
                 .gtt_total
                 .and_then(|v| sized(v, file(&card.card, "mem_info_gtt_total")));
         }
-        let known = facts.installed_ram.is_some() && facts.mem_total.is_some();
-        for card in facts.cards.iter().filter(|c| c.vram_total.is_some()) {
-            if known {
+        // The gap is known only with both; an estimated installed RAM can make it too
+        // small for a real carve-out, so the note says what was seen, not what it is.
+        let gap = facts
+            .installed_ram
+            .as_ref()
+            .zip(facts.mem_total)
+            .map(|((installed, _), mem)| installed.saturating_sub(mem));
+        for card in &facts.cards {
+            if let (Some(vram), Some(gap)) = (card.vram_total.filter(|&v| v > 0), gap) {
                 p.notes.push(format!(
-                    "{}'s VRAM is not a carve-out: it does not fit in installed RAM − MemTotal, so it is a discrete card's own memory",
-                    card.card
+                    "{}'s VRAM ({}) is not taken as a carve-out: it does not fit in installed RAM − MemTotal ({}), as a discrete card's own memory does not",
+                    card.card,
+                    HumanSize(vram),
+                    HumanSize(gap)
                 ));
             }
         }
@@ -370,114 +298,6 @@ pub fn picture(facts: &Facts, then: Then) -> Picture {
         p.advice = Some(advice);
     }
     p
-}
-
-/// The kernel's carve-out choice, when it offers one.
-fn carveout_choice(facts: &Facts, p: &mut Picture) {
-    let Some(uma) = &facts.uma else { return };
-    let file = format!("/sys/class/drm/{}/device/uma", uma.card);
-    let describe = |o: &CarveoutOption| {
-        let name = if o.name.is_empty() {
-            String::new()
-        } else {
-            format!(" \"{}\"", o.name)
-        };
-        format!("option {}{name}", o.index)
-    };
-    if let Some(o) = uma
-        .chosen
-        .and_then(|i| uma.options.iter().find(|o| o.index == i))
-    {
-        p.carveout_next_boot = sized(o.bytes, format!("{}, {file}/carveout", describe(o)));
-    }
-    if let Some(o) = uma.options.iter().min_by_key(|o| o.bytes) {
-        p.carveout_minimum_offered =
-            sized(o.bytes, format!("{}, {file}/carveout_options", describe(o)));
-    }
-}
-
-/// How to lower the carve-out on this machine.
-fn lower_it(facts: &Facts) -> &'static str {
-    if facts.uma.is_some() {
-        "`ttm-autosize carveout --set minimum` (the kernel offers the choice; it applies at the next boot)"
-    } else {
-        "the firmware setup's \"UMA frame buffer size\" (or `ttm-autosize carveout --set minimum` on Linux 7.0+ where the kernel offers it)"
-    }
-}
-
-fn ignores_gtt(facts: &Facts, carveout: u64, gtt: u64, mem: u64, advised: bool) -> String {
-    let how = if advised {
-        "as below".to_string()
-    } else {
-        format!("with {}", lower_it(facts))
-    };
-    let mut text = format!(
-        "ROCm ignores GTT here: since Linux 6.15 it uses GTT on an APU only when GTT is larger than the carve-out, and GTT ({}) is not larger than the carve-out ({}). To let ROCm use GTT, lower the carve-out {how}",
-        HumanSize(gtt),
-        HumanSize(carveout),
-    );
-    if carveout.saturating_add(OS_NEEDS) < mem {
-        text.push_str(&format!(
-            ", or raise GTT above {} with gpu = \"…\" in the policy",
-            HumanSize(carveout)
-        ));
-    }
-    text.push('.');
-    text
-}
-
-/// Memory in two pools: a large carve-out beside a large GTT. ROCm's guidance for APUs is
-/// GTT first, the carve-out at its minimum; the numbers say what the policy gives then.
-fn advise(
-    facts: &Facts,
-    p: &Picture,
-    carveout: u64,
-    gtt: Option<u64>,
-    then: Then,
-) -> Option<(Advice, String)> {
-    let minimum = p
-        .carveout_minimum_offered
-        .as_ref()
-        .map_or(MINIMUM_CARVEOUT, |m| m.bytes);
-    if carveout < LARGE_POOL || carveout <= minimum || gtt.is_none_or(|g| g < LARGE_POOL) {
-        return None;
-    }
-    let (mem_then, gtt_then) = then(carveout, minimum)?;
-    let version = facts
-        .kernel_release
-        .as_deref()
-        .and_then(KernelVersion::parse);
-    let pool = rocm_pool(version, facts.dkms, minimum, gtt_then).map(|r| r.0);
-    let rocm = match pool {
-        Some(Pool::Gtt) => Some(("GTT", gtt_then)),
-        Some(Pool::Carveout) => Some(("the carve-out", minimum)),
-        None => None,
-    };
-    let advice = Advice {
-        carveout_bytes: minimum,
-        mem_total_bytes: mem_then,
-        gtt_bytes: gtt_then,
-        rocm_pool: pool,
-        hip_ceiling_bytes: rocm.map(|(_, bytes)| bytes.min(hip_ceiling(mem_then))),
-    };
-    let mut note = format!(
-        "GPU memory is in two pools: the carve-out ({}) and GTT ({}). ROCm's guidance for APUs is GTT first with the carve-out at its minimum. With the carve-out at {}, set with {}, MemTotal would be about {} and this policy would give GTT {}",
-        HumanSize(carveout),
-        HumanSize(gtt.unwrap_or(0)),
-        HumanSize(minimum),
-        lower_it(facts),
-        HumanSize(mem_then),
-        HumanSize(gtt_then),
-    );
-    if let (Some((name, bytes)), Some(hip)) = (rocm, advice.hip_ceiling_bytes) {
-        note.push_str(&format!(
-            "; ROCm would use {name} ({}) and HIP would report up to {}",
-            HumanSize(bytes),
-            HumanSize(hip)
-        ));
-    }
-    note.push('.');
-    Some((advice, note))
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 use super::*;
+use crate::units::{GIB, MIB};
 
 const INSTALLED: u64 = 128 * GIB;
 /// A 128 GB Strix Halo with a 512 MiB carve-out (Framework Desktop, Linux 6.17).
@@ -102,7 +103,11 @@ fn a_discrete_cards_vram_is_not_a_carveout() {
     assert_eq!(p.rocm_pool, None);
     assert_eq!(p.hip_ceiling, None);
     assert_eq!(p.graphics_heaps.len(), 1);
-    assert!(p.notes[0].contains("not a carve-out"), "{:?}", p.notes);
+    assert!(
+        p.notes[0].contains("not taken as a carve-out"),
+        "{:?}",
+        p.notes
+    );
 }
 
 #[test]
