@@ -226,10 +226,13 @@ pub fn picture(facts: &Facts, then: Then) -> Picture {
     }
     if probed && at_least(KFD_TTM_FOLLOWS_PAGES_LIMIT) {
         p.kfd_ttm_limit = match (&facts.pages_limit_now, &p.gtt_decided) {
-            (Some((bytes, file)), _) => sized(*bytes, format!("{file}: since Linux 6.5")),
-            (None, Some(decided)) => {
-                sized(decided.bytes, "pages_limit as decided: since Linux 6.5")
+            (Some((bytes, file)), _) => {
+                sized(*bytes, format!("{file}, which KFD follows since Linux 6.5"))
             }
+            (None, Some(decided)) => sized(
+                decided.bytes,
+                "pages_limit as decided, which KFD follows since Linux 6.5",
+            ),
             (None, None) => None,
         };
     }
