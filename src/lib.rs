@@ -7,6 +7,7 @@
 //!   generator).
 //! - `inputs`: everything a run observes, gathered once.
 //! - `plan`: the pure decision, (machine, command line, policy) to a `Plan`.
+//! - `memory`: the GPU memory picture `status` explains, from facts to numbers.
 //! - `record`: the decision record's versioned schema, its `Stage`, reading it back.
 //! - `write`: the atomic descriptor-based writer (stage, replace, take back).
 //! - `render`: every output format: text, JSON, Prometheus, the modprobe.d file.
@@ -27,6 +28,7 @@ pub mod dmi;
 pub mod inputs;
 pub mod kmsg;
 pub mod knobs;
+pub mod memory;
 pub mod other_tools;
 pub mod plan;
 pub mod policy;

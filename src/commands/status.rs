@@ -7,13 +7,15 @@ use std::path::Path;
 use crate::cli::StatusFormat;
 use crate::cmdline::KernelCmdline;
 use crate::inputs::{self, Inputs};
-use crate::knobs::{KNOBS, KnobValue, StaticOption};
+use crate::knobs::{KNOBS, KnobValue, Param, StaticOption};
+use crate::memory::{self, CardMemory, Facts, Picture, UmaOffer};
 use crate::other_tools;
-use crate::plan::{Decision, decide};
+use crate::plan::{self, AmdGpus, Decision, decide};
 use crate::policy;
 use crate::record::{self, DecisionRecord, ReadRecord, Stage};
 use crate::render::{self, Cause, DrmCard, Mismatch, Row, Status};
-use crate::system::{self, Root};
+use crate::system::carveout::uma_cards;
+use crate::system::{self, Root, gpu_memory};
 use crate::write;
 
 /// The report in the format asked for, and whether the kernel has what was decided.
@@ -149,12 +151,13 @@ pub fn status(root: &Root) -> Status {
             }
         })
         .collect();
-    let drm = system::drm_memory(root)
-        .into_iter()
-        .map(|(card, gtt, vram)| DrmCard {
-            card,
-            gtt_total_bytes: gtt,
-            vram_total_bytes: vram,
+    let cards = gpu_memory::card_memory(root);
+    let drm = cards
+        .iter()
+        .map(|c| DrmCard {
+            card: c.card.clone(),
+            gtt_total_bytes: c.gtt_total,
+            vram_total_bytes: c.vram_total,
         })
         .collect();
     let cmdline = observed
@@ -254,7 +257,9 @@ pub fn status(root: &Root) -> Status {
     {
         problems.push(format!("the policy now fails: {e}"));
     }
+    let memory = memory_picture(root, record.as_ref(), observed.as_ref(), &rows, cards);
     Status {
+        memory,
         mem_total_bytes: record
             .as_ref()
             .map(|r| r.plan.mem_total_bytes)
@@ -275,4 +280,90 @@ pub fn status(root: &Root) -> Status {
         not_here,
         policy_files: observed.map(|o| o.policy_files),
     }
+}
+
+/// GTT as this boot decided it: pages_limit where GTT follows it, else gttsize.
+fn gtt_decided(record: &DecisionRecord) -> Option<(u64, String)> {
+    let plan = &record.plan;
+    let (param, unit) = match plan.gtt_follows_pages_limit {
+        Some(false) => (Param::Gttsize, crate::units::MIB),
+        _ => (Param::PagesLimit, plan.page_size),
+    };
+    let knob = plan.knob(param);
+    let value = knob.value?;
+    Some((
+        value.saturating_mul(unit),
+        format!("{}={value} in the decision record", knob.parameter),
+    ))
+}
+
+/// The facts of the memory picture, and what the policy gives with another carve-out.
+fn memory_picture(
+    root: &Root,
+    record: Option<&DecisionRecord>,
+    observed: Option<&Inputs>,
+    rows: &[Row],
+    cards: Vec<CardMemory>,
+) -> Picture {
+    let machine = observed.map(|o| &o.machine);
+    let gpus = match machine.map(|m| &m.amd_gpus) {
+        Some(gpus) => gpus.clone(),
+        None => system::find_amd_gpus(root),
+    };
+    let plan = record.map(|r| &r.plan);
+    let module = plan
+        .map(|p| p.module.clone())
+        .or_else(|| machine.map(|m| m.module.name.clone()));
+    let page_size = plan.map_or_else(system::page_size, |p| p.page_size);
+    let pages_limit_now = rows
+        .iter()
+        .zip(&KNOBS)
+        .find(|(_, k)| k.param == Param::PagesLimit)
+        .and_then(|(row, knob)| {
+            let pages = u64::try_from(row.kernel_now?).ok().filter(|&p| p > 0)?;
+            let module = knob.module(module.as_deref().unwrap_or("ttm"));
+            Some((
+                pages.saturating_mul(page_size),
+                format!("/sys/module/{module}/parameters/pages_limit"),
+            ))
+        });
+    let uma = uma_cards(root).into_iter().find_map(|c| {
+        Some(UmaOffer {
+            options: c.options.ok()?,
+            chosen: c.choice.ok(),
+            card: c.card,
+        })
+    });
+    let facts = Facts {
+        amd_gpu: match gpus {
+            AmdGpus::Found(_) => Some(true),
+            AmdGpus::Absent => Some(false),
+            AmdGpus::Unknown(_) => None,
+        },
+        installed_ram: plan
+            .map(|p| (p.installed_ram_bytes, p.installed_ram_source.clone()))
+            .or_else(|| machine.map(plan::installed_ram)),
+        mem_total: system::read_mem_total(root)
+            .ok()
+            .or(plan.map(|p| p.mem_total_bytes)),
+        kernel_release: plan
+            .and_then(|p| p.kernel.clone())
+            .or_else(|| machine.and_then(|m| m.kernel_release.clone())),
+        dkms: module.is_some_and(|m| m != "ttm"),
+        gtt_decided: record.and_then(gtt_decided),
+        pages_limit_now,
+        cards,
+        kfd: gpu_memory::kfd_nodes(root),
+        uma,
+    };
+    let then = |now: u64, then: u64| -> Option<(u64, u64)> {
+        let inputs = observed?;
+        let machine = inputs.machine.with_carveout(now, then)?;
+        let loaded = inputs.policy.as_ref().ok()?;
+        match decide(&machine, &inputs.cmdline, &loaded.policy).ok()? {
+            Decision::Apply(plan) => Some((machine.mem_total, plan.gpu_bytes)),
+            _ => None,
+        }
+    };
+    memory::picture(&facts, &then)
 }

@@ -14,6 +14,7 @@ use std::path::Path;
 use serde::Serialize;
 use serde::ser::{SerializeStruct, Serializer};
 
+use crate::memory::Picture;
 use crate::plan::Plan;
 use crate::record::DecisionRecord;
 
@@ -188,6 +189,9 @@ pub struct Status {
     /// The policy's files now, in merge order (empty: the built-in default); None when
     /// the machine could not be read.
     pub policy_files: Option<Vec<String>>,
+    /// The GPU memory picture: carve-out, MemTotal, GTT, and what ROCm, HIP and the
+    /// graphics APIs can use, each number with its source.
+    pub memory: Picture,
 }
 
 impl Status {

@@ -195,7 +195,17 @@ fn status_table(out: &mut String, status: &Status) {
 /// Under the text after "Decision: ", apart from the indented lines that follow it.
 const DECISION_HANGS: &str = "          ";
 
+/// `status` where there is nothing to do: no AMD GPU, no decision, nothing wrong.
+const NO_AMD_GPU: &str = "No AMD GPU: nothing to do; the kernel keeps its defaults.\n";
+
 pub fn status(status: &Status) -> String {
+    if status.memory.amd_gpu == Some(false)
+        && status.record.is_none()
+        && status.not_here.is_some()
+        && status.healthy()
+    {
+        return NO_AMD_GPU.into();
+    }
     let mut out = String::new();
     let mut line = String::new();
     match &status.record {
@@ -234,18 +244,8 @@ pub fn status(status: &Status) -> String {
             push_wrapped(&mut out, "  kernel now: ", "    ", &line);
         }
     }
-    for card in &status.drm {
-        line.clear();
-        let _ = write!(
-            line,
-            "amdgpu {}: GTT {}, VRAM {}",
-            card.card,
-            card.gtt_total_bytes
-                .map_or("-".into(), |b| HumanSize(b).to_string()),
-            card.vram_total_bytes
-                .map_or("-".into(), |b| HumanSize(b).to_string())
-        );
-        push_wrapped(&mut out, "", "  ", &line);
+    if status.memory.amd_gpu != Some(false) {
+        memory::picture(&mut out, &status.memory);
     }
     match status.policy_files.as_deref() {
         None => {}
@@ -393,6 +393,8 @@ pub fn check_on_this_machine(
     }
     out
 }
+
+mod memory;
 
 #[cfg(test)]
 mod tests;

@@ -4,6 +4,7 @@
 
 pub mod arena;
 pub mod carveout;
+pub mod gpu_memory;
 mod modprobe;
 mod modules;
 mod policy_file;

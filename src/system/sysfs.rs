@@ -83,39 +83,6 @@ pub fn amdgpu_probed(root: &Root) -> bool {
         .unwrap_or(false)
 }
 
-/// (card, gtt_total, vram_total) for every DRM card amdgpu reports memory for.
-pub fn drm_memory(root: &Root) -> Vec<(String, Option<u64>, Option<u64>)> {
-    let Ok(entries) = fs::read_dir(root.join("sys/class/drm")) else {
-        return Vec::new();
-    };
-    let mut cards: Vec<String> = entries
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| {
-            n.strip_prefix("card")
-                .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
-        })
-        .collect();
-    cards.sort_unstable();
-    cards
-        .into_iter()
-        .filter_map(|card| {
-            let read = |file: &str| {
-                read_text(
-                    root,
-                    &format!("sys/class/drm/{card}/device/{file}"),
-                    MAX_SYSFS_BYTES,
-                )
-                .ok()
-                .and_then(|t| t.trim().parse().ok())
-            };
-            let gtt = read("mem_info_gtt_total");
-            let vram = read("mem_info_vram_total");
-            (gtt.is_some() || vram.is_some()).then_some((card, gtt, vram))
-        })
-        .collect()
-}
-
 /// Running inside an initramfs (systemd and dracut mark it; initramfs-tools has /conf).
 pub fn in_initramfs(root: &Root) -> bool {
     root.join("etc/initrd-release").exists() || root.join("conf/initramfs.conf").exists()

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 //! The integration tests, one binary: the real ttm-autosize run against fixture roots
 //! (golden trees, the bad-input catalogue, write faults, its streams and arguments, the
-//! metrics, the carve-out choice), and property tests of the library.
+//! metrics, the carve-out choice, the memory picture), and property tests of the library.
 //! `cargo test --test it MODULE::` runs one part, e.g.
 //! `BLESS=1 cargo test --test it cases::` rewrites the golden outputs.
 
@@ -12,6 +12,7 @@ mod cli;
 mod columns;
 mod dropins;
 mod faults;
+mod memory;
 mod prometheus;
 mod properties;
 mod util;

@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: MIT
+//! The kernel's and ROCm's rules the memory picture applies, by version.
+
+use super::{CardMemory, Pool};
+use crate::knobs::KernelVersion;
+use crate::units::{GIB, MIB};
+
+/// KFD's system limit as it is since 6.7 (amdgpu_amdkfd_gpuvm.c,
+/// amdgpu_amdkfd_gpuvm_init_mem_limits): from si_meminfo's totalram, which is MemTotal.
+pub const KFD_TOTALRAM_LIMIT: KernelVersion = KernelVersion::new(6, 7);
+/// AMDGPU_RESERVE_MEM_LIMIT (3UL << 29): what KFD keeps from the system limit.
+pub const KFD_RESERVE: u64 = 3 << 29;
+/// Since 6.5 KFD's TTM limit is ttm_tt_pages_limit() ("drm/amdkfd: Update KFD TTM mem
+/// limit"); before it was 3/8 of RAM.
+pub const KFD_TTM_FOLLOWS_PAGES_LIMIT: KernelVersion = KernelVersion::new(6, 5);
+/// Since 6.10 ROCm's "VRAM" on an APU is allocated in GTT ("drm/amdkfd: Let VRAM
+/// allocations go to GTT domain on small APUs"); before, in the carve-out.
+pub const ROCM_USES_GTT: KernelVersion = KernelVersion::new(6, 10);
+/// Since 6.15 only when the carve-out is smaller (amdgpu_ttm_init: apu_prefer_gtt is set
+/// when real_vram_size < gtt_size).
+pub const ROCM_GTT_IF_LARGER: KernelVersion = KernelVersion::new(6, 15);
+/// The smallest carve-out Strix Halo and Strix Point firmware offers, and what ROCm's
+/// guidance for APUs asks for.
+pub const MINIMUM_CARVEOUT: u64 = 512 * MIB;
+/// From this size on a carve-out is memory in a pool of its own worth advice.
+pub const LARGE_POOL: u64 = 4 * GIB;
+/// What the OS needs at least besides GTT, for suggesting a GTT above the carve-out.
+pub const OS_NEEDS: u64 = 4 * GIB;
+
+/// KFD's system limit for a MemTotal (6.7+): totalram less 1/64, less 1.5 GiB; halved
+/// instead on a machine too small for that.
+pub fn kfd_system_limit(mem_total: u64) -> u64 {
+    let limit = mem_total - (mem_total >> 6);
+    if limit < 2 * KFD_RESERVE {
+        limit >> 1
+    } else {
+        limit - KFD_RESERVE
+    }
+}
+
+/// Which pool ROCm uses on an APU, and the rule that says so. None: unknown.
+pub fn rocm_pool(
+    version: Option<KernelVersion>,
+    dkms: bool,
+    carveout: u64,
+    gtt: u64,
+) -> Option<(Pool, String)> {
+    let gtt_if_larger = |rule: &str| {
+        if carveout < gtt {
+            (
+                Pool::Gtt,
+                format!("{rule}: GTT, as it is larger than the carve-out"),
+            )
+        } else {
+            (
+                Pool::Carveout,
+                format!("{rule}: the carve-out, as GTT is not larger"),
+            )
+        }
+    };
+    match version {
+        _ if dkms => Some(gtt_if_larger("amdgpu-dkms, as Linux 6.15+")),
+        None => None,
+        Some(v) if v >= ROCM_GTT_IF_LARGER => Some(gtt_if_larger("Linux 6.15+")),
+        Some(v) if v >= ROCM_USES_GTT => {
+            Some((Pool::Gtt, "Linux 6.10 to 6.14: GTT on an APU".into()))
+        }
+        Some(_) => Some((Pool::Carveout, "before Linux 6.10: the carve-out".into())),
+    }
+}
+
+/// HIP's reporting ceiling on an APU under Linux: half of its "physical memory", which is
+/// sysinfo's totalram, i.e. MemTotal (rocm-systems, rocdevice.cpp; 75% on Windows).
+pub fn hip_ceiling(mem_total: u64) -> u64 {
+    mem_total / 2
+}
+
+/// The card whose VRAM is the APU's carve-out. The firmware takes a carve-out out of
+/// installed RAM before Linux starts, so it fits in installed RAM − MemTotal; a discrete
+/// card's VRAM is memory of its own and does not (a 24 GiB card beside 64 GiB of RAM
+/// leaves a gap of about 1.5 GiB). KFD's topology cannot settle it: an APU's GPU node
+/// has no CPU cores of its own when the CPU is a node apart. Without installed RAM and
+/// MemTotal nothing is called a carve-out.
+pub fn carveout_card(
+    cards: &[CardMemory],
+    installed: Option<u64>,
+    mem_total: Option<u64>,
+) -> Option<&CardMemory> {
+    let gap = installed?.checked_sub(mem_total?)?;
+    cards
+        .iter()
+        .find(|c| c.vram_total.is_some_and(|v| v > 0 && v <= gap))
+}
