@@ -34,8 +34,22 @@ pub const MAX_MEM_TOTAL: u64 = 1 << 50;
 /// Below this the knobs cannot say it: pages_limit=0 means "kernel default" and amdgpu
 /// resets a gttsize below 32 (MiB) to its default.
 pub const MIN_GPU_BYTES: u64 = 32 * MIB;
-/// When `reserve` is not set: keep this for the OS, or half of MemTotal if that is less.
+/// When `reserve` is not set the OS keeps this or a tenth of MemTotal, whichever is more, and never more than half of MemTotal: the tuning guide's "always
+/// leave at least 4GB-8GB for the operating system", growing with the machine so that the
+/// GPU never gets more than 90% of MemTotal unless `reserve` says so.
 pub const DEFAULT_RESERVE: u64 = 4 * GIB;
+/// What the OS should always keep (the tuning guide's "Safety margin"); below it `plan`
+/// and `check` warn. A desktop wants twice as much.
+pub const OS_MINIMUM: u64 = 4 * GIB;
+pub const OS_DESKTOP: u64 = 8 * GIB;
+/// Above this share of MemTotal, in percent, `plan` and `check` warn: amd-ttm asks for
+/// confirmation there.
+pub const GPU_WARN_PERCENT: u64 = 90;
+
+/// The reserve when `reserve` is not set.
+pub fn default_reserve(mem_total: u64) -> u64 {
+    DEFAULT_RESERVE.max(mem_total / 10).min(mem_total / 2)
+}
 
 // gttsize is an int in MiB: the largest MemTotal must fit.
 const_assert!(MAX_MEM_TOTAL / MIB <= i32::MAX as u64);
@@ -294,6 +308,7 @@ fn assemble(mut rows: rows::Rows, knobs: rows::Knobs, installed: (u64, String)) 
             HumanSize(kernel_default)
         ));
     }
+    guard_rails(mem, gpu_bytes, &rows.rule, &mut rows.warnings);
     Plan {
         mem_total_bytes: mem,
         installed_ram_bytes: installed.0,
@@ -311,6 +326,43 @@ fn assemble(mut rows: rows::Rows, knobs: rows::Knobs, installed: (u64, String)) 
         within_kernel_default,
         warnings: rows.warnings,
         reasons: rows.reasons,
+    }
+}
+
+/// Step 6: warnings when what the GPU gets leaves the OS less than it should keep. Not
+/// errors: the user may mean it. A GPU share above MemTotal (a knob given explicitly) has
+/// its own warning.
+fn guard_rails(mem: u64, gpu_bytes: u64, rule: &Rule, warnings: &mut Vec<String>) {
+    if gpu_bytes > mem {
+        return;
+    }
+    let what_to_do = match rule {
+        Rule::KernelCmdline | Rule::StaticFile | Rule::Gttsize => {
+            format!("the {rule} decides: lower its value")
+        }
+        _ => "set reserve or lower gpu".to_string(),
+    };
+    let os_keeps = mem - gpu_bytes;
+    let (gpu, mem128) = (u128::from(gpu_bytes), u128::from(mem));
+    if gpu * 100 > mem128 * u128::from(GPU_WARN_PERCENT) {
+        // Tenths of a percent, rounded down: never more than it is.
+        let permille = gpu * 1000 / mem128;
+        warnings.push(format!(
+            "the GPU gets {}, {}.{}% of MemTotal {}: more than {GPU_WARN_PERCENT}% (amd-ttm asks to confirm that; TTM's maintainer finds more than half unstable); {what_to_do}",
+            HumanSize(gpu_bytes),
+            permille / 10,
+            permille % 10,
+            HumanSize(mem)
+        ));
+    }
+    if os_keeps < OS_MINIMUM {
+        warnings.push(format!(
+            "the OS keeps {} of MemTotal {}, less than the {} it should always keep ({} on a desktop); {what_to_do}",
+            HumanSize(os_keeps),
+            HumanSize(mem),
+            HumanSize(OS_MINIMUM),
+            HumanSize(OS_DESKTOP)
+        ));
     }
 }
 
