@@ -329,18 +329,19 @@ fn assemble(mut rows: rows::Rows, knobs: rows::Knobs, installed: (u64, String)) 
     }
 }
 
-/// Step 6: warnings when what the GPU gets leaves the OS less than it should keep. Not
-/// errors: the user may mean it. A GPU share above MemTotal (a knob given explicitly) has
+/// Step 6: warnings when the GPU gets more than 90% of MemTotal, or leaves the OS less
+/// than the 4 GiB the tuning guide says always to leave it ("Safety margin"). Not errors:
+/// the user may mean it. A GPU share above MemTotal (a knob given explicitly) has
 /// its own warning.
 fn guard_rails(mem: u64, gpu_bytes: u64, rule: &Rule, warnings: &mut Vec<String>) {
     if gpu_bytes > mem {
         return;
     }
     let what_to_do = match rule {
-        Rule::KernelCmdline | Rule::StaticFile | Rule::Gttsize => {
-            format!("the {rule} decides: lower its value")
-        }
-        _ => "set reserve or lower gpu".to_string(),
+        Rule::KernelCmdline => "the value on the kernel command line decides: lower it",
+        Rule::StaticFile => "the value in a static modprobe.d file decides: lower it",
+        Rule::Gttsize => "amdgpu.gttsize decides: lower it",
+        _ => "set reserve or lower gpu",
     };
     let os_keeps = mem - gpu_bytes;
     let (gpu, mem128) = (u128::from(gpu_bytes), u128::from(mem));
@@ -355,7 +356,10 @@ fn guard_rails(mem: u64, gpu_bytes: u64, rule: &Rule, warnings: &mut Vec<String>
             HumanSize(mem)
         ));
     }
-    if os_keeps < OS_MINIMUM {
+    // Where the OS keeps at least half, it keeps what the kernel's own default leaves it:
+    // the machine is small, and no policy can give the OS more without taking from the GPU
+    // what it has without ttm-autosize.
+    if os_keeps < OS_MINIMUM && os_keeps < mem - mem / 2 {
         warnings.push(format!(
             "the OS keeps {} of MemTotal {}, less than the {} it should always keep ({} on a desktop); {what_to_do}",
             HumanSize(os_keeps),

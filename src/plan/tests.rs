@@ -629,12 +629,16 @@ fn warns_above_90_percent_and_below_what_the_os_should_keep() {
     let pages = 120 * GIB / 4096;
     let p = plan_with(128 * GIB, "", &format!("ttm.pages_limit={pages}")).unwrap();
     assert!(
-        p.warnings[0].ends_with("the kernel command line decides: lower its value"),
+        p.warnings[0].ends_with("the value on the kernel command line decides: lower it"),
         "{:?}",
         p.warnings
     );
-    // A small machine's OS keeps half, and is told it is less than it should keep.
+    // A small machine's OS keeps half, what the kernel's default leaves it: no warning,
+    // unless the policy leaves it less.
     let p = plan_with(6 * GIB, "profile = \"aggressive\"", "").unwrap();
     assert_eq!(p.os_keeps_bytes, 3 * GIB);
+    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+    let p = plan_with(6 * GIB, "gpu = \"4GiB\"\nreserve = \"1GiB\"", "").unwrap();
     assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
+    assert!(p.warnings[0].starts_with("the OS keeps 2.0 GiB"));
 }
