@@ -10,10 +10,12 @@
 //! (share.rs), 4. what the TTM module in use can do (user.rs), 5. one row per knob (rows.rs),
 //! 6. where the values go and whether they change anything.
 
+mod guards;
 mod rows;
 mod rule;
 mod share;
 mod user;
+mod whatif;
 
 use std::fmt;
 
@@ -28,9 +30,12 @@ use crate::units::{GIB, HumanSize, MIB};
 
 pub use rule::Rule;
 pub use share::{estimate_installed_ram, installed_ram, profile_share};
+pub use whatif::{CarveoutNow, DrmVram, carveout_now, what_if};
 
 /// No machine has more; a larger MemTotal means a broken /proc/meminfo.
 pub const MAX_MEM_TOTAL: u64 = 1 << 50;
+/// What the kernel's page array costs per page of RAM it manages (struct page on x86_64).
+pub const STRUCT_PAGE_BYTES: u64 = 64;
 /// Below this the knobs cannot say it: pages_limit=0 means "kernel default" and amdgpu
 /// resets a gttsize below 32 (MiB) to its default.
 pub const MIN_GPU_BYTES: u64 = 32 * MIB;
@@ -121,10 +126,16 @@ pub struct Machine {
 
 impl Machine {
     /// The same machine with another BIOS carve-out: the firmware takes the carve-out out
-    /// of installed RAM before Linux starts, so MemTotal moves by the difference and the
-    /// installed RAM stays. None when the carve-out `then` would leave no MemTotal.
+    /// of installed RAM before Linux starts, so MemTotal moves by the difference, less (or
+    /// plus) the kernel's page array for it, 64 bytes per page; the installed RAM stays.
+    /// None when the carve-out `then` would leave no MemTotal.
     pub fn with_carveout(&self, now: u64, then: u64) -> Option<Machine> {
-        let mem_total = self.mem_total.checked_add(now)?.checked_sub(then)?;
+        let moved = |bytes: u64| bytes - bytes / self.page_size.max(1) * STRUCT_PAGE_BYTES;
+        let mem_total = if then <= now {
+            self.mem_total.checked_add(moved(now - then))?
+        } else {
+            self.mem_total.checked_sub(moved(then - now))?
+        };
         (mem_total > 0).then(|| Machine {
             mem_total,
             ..self.clone()
@@ -308,7 +319,7 @@ fn assemble(mut rows: rows::Rows, knobs: rows::Knobs, installed: (u64, String)) 
             HumanSize(kernel_default)
         ));
     }
-    guard_rails(mem, gpu_bytes, &rows.rule, &mut rows.warnings);
+    guards::guard_rails(mem, gpu_bytes, &rows.rule, &mut rows.warnings);
     Plan {
         mem_total_bytes: mem,
         installed_ram_bytes: installed.0,
@@ -326,47 +337,6 @@ fn assemble(mut rows: rows::Rows, knobs: rows::Knobs, installed: (u64, String)) 
         within_kernel_default,
         warnings: rows.warnings,
         reasons: rows.reasons,
-    }
-}
-
-/// Step 6: warnings when the GPU gets more than 90% of MemTotal, or leaves the OS less
-/// than the 4 GiB the tuning guide says always to leave it ("Safety margin"). Not errors:
-/// the user may mean it. A GPU share above MemTotal (a knob given explicitly) has
-/// its own warning.
-fn guard_rails(mem: u64, gpu_bytes: u64, rule: &Rule, warnings: &mut Vec<String>) {
-    if gpu_bytes > mem {
-        return;
-    }
-    let what_to_do = match rule {
-        Rule::KernelCmdline => "the value on the kernel command line decides: lower it",
-        Rule::StaticFile => "the value in a static modprobe.d file decides: lower it",
-        Rule::Gttsize => "amdgpu.gttsize decides: lower it",
-        _ => "set reserve or lower gpu",
-    };
-    let os_keeps = mem - gpu_bytes;
-    let (gpu, mem128) = (u128::from(gpu_bytes), u128::from(mem));
-    if gpu * 100 > mem128 * u128::from(GPU_WARN_PERCENT) {
-        // Tenths of a percent, rounded down: never more than it is.
-        let permille = gpu * 1000 / mem128;
-        warnings.push(format!(
-            "the GPU gets {}, {}.{}% of MemTotal {}: more than {GPU_WARN_PERCENT}% (amd-ttm asks to confirm that; TTM's maintainer finds more than half unstable); {what_to_do}",
-            HumanSize(gpu_bytes),
-            permille / 10,
-            permille % 10,
-            HumanSize(mem)
-        ));
-    }
-    // Where the OS keeps at least half, it keeps what the kernel's own default leaves it:
-    // the machine is small, and no policy can give the OS more without taking from the GPU
-    // what it has without ttm-autosize.
-    if os_keeps < OS_MINIMUM && os_keeps < mem - mem / 2 {
-        warnings.push(format!(
-            "the OS keeps {} of MemTotal {}, less than the {} it should always keep ({} on a desktop); {what_to_do}",
-            HumanSize(os_keeps),
-            HumanSize(mem),
-            HumanSize(OS_MINIMUM),
-            HumanSize(OS_DESKTOP)
-        ));
     }
 }
 

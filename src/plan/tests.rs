@@ -495,14 +495,21 @@ fn says_when_nothing_changes() {
 
 #[test]
 fn another_carveout_moves_mem_total_by_the_difference() {
-    // A 128 GB Strix Halo at 96 GiB carve-out sees 31.2 GiB; at 512 MiB it sees 126.7.
-    let at_96 = machine(33_520_000_000);
+    // Machine 02, a 128 GB Strix Halo at 96 GiB carve-out, sees 32757540 kB; at 512 MiB
+    // (machine 01) it sees 131329340 kB: the difference, less its page array.
+    let at_96 = machine(32_757_540 * KIB);
     let at_half = at_96.with_carveout(96 * GIB, 512 * MIB).unwrap();
-    assert_eq!(at_half.mem_total, 33_520_000_000 + 96 * GIB - 512 * MIB);
+    let moved = 96 * GIB - 512 * MIB;
+    assert_eq!(
+        at_half.mem_total,
+        at_96.mem_total + moved - moved / 4096 * 64
+    );
+    assert_eq!(at_half.mem_total / KIB, 131_331_876);
+    assert!((at_half.mem_total / KIB).abs_diff(131_329_340) < 4096);
     assert_eq!(at_half.installed_ram, at_96.installed_ram);
     let back = at_half.with_carveout(512 * MIB, 96 * GIB).unwrap();
     assert_eq!(back.mem_total, at_96.mem_total);
-    assert!(at_96.with_carveout(0, at_96.mem_total).is_none());
+    assert!(at_96.with_carveout(0, at_96.mem_total * 2).is_none());
     assert!(at_96.with_carveout(0, u64::MAX).is_none());
 }
 
