@@ -17,7 +17,9 @@ pub(super) fn guard_rails(mem: u64, gpu_bytes: u64, rule: &Rule, warnings: &mut 
         Rule::KernelCmdline => "the value on the kernel command line decides: lower it",
         Rule::StaticFile => "the value in a static modprobe.d file decides: lower it",
         Rule::Gttsize => "amdgpu.gttsize decides: lower it",
-        _ => "set reserve or lower gpu",
+        Rule::Gpu(_) => "lower gpu or raise reserve",
+        Rule::Min => "lower min or raise reserve",
+        Rule::Reserve | Rule::Profile(_) | Rule::Max => "raise reserve",
     };
     let os_keeps = mem - gpu_bytes;
     let (gpu, mem128) = (u128::from(gpu_bytes), u128::from(mem));

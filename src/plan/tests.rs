@@ -619,14 +619,14 @@ fn warns_above_90_percent_and_below_what_the_os_should_keep() {
     assert_eq!(
         p.warnings,
         [
-            "the GPU gets 121.5 GiB, 94.9% of MemTotal 128.0 GiB: more than 90% (amd-ttm asks to confirm that; TTM's maintainer finds more than half unstable); set reserve or lower gpu"
+            "the GPU gets 121.5 GiB, 94.9% of MemTotal 128.0 GiB: more than 90% (amd-ttm asks to confirm that; TTM's maintainer finds more than half unstable); lower gpu or raise reserve"
         ]
     );
     let p = plan_with(128 * GIB, "gpu = \"126GiB\"\nreserve = \"1GiB\"", "").unwrap();
     assert_eq!(p.warnings.len(), 2, "{:?}", p.warnings);
     assert_eq!(
         p.warnings[1],
-        "the OS keeps 2.0 GiB of MemTotal 128.0 GiB, less than the 4.0 GiB it should always keep (8.0 GiB on a desktop); set reserve or lower gpu"
+        "the OS keeps 2.0 GiB of MemTotal 128.0 GiB, less than the 4.0 GiB it should always keep (8.0 GiB on a desktop); lower gpu or raise reserve"
     );
     // Exactly 90% is not more than 90%.
     let p = plan_with(100 * GIB, "gpu = \"90%\"\nreserve = \"1GiB\"", "").unwrap();
