@@ -2,6 +2,7 @@
 //! The decision's unit tests: the table, every clamp, every knob source.
 
 use super::*;
+use crate::carveout::Wanted;
 use crate::cmdline::parse_cmdline;
 use crate::policy::{Profile, parse_policy};
 use crate::units::{KIB, TIB};
@@ -648,4 +649,64 @@ fn warns_above_90_percent_and_below_what_the_os_should_keep() {
     let p = plan_with(6 * GIB, "gpu = \"4GiB\"\nreserve = \"1GiB\"", "").unwrap();
     assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
     assert!(p.warnings[0].starts_with("the OS keeps 2.0 GiB"));
+}
+
+#[test]
+fn the_carveout_now_is_the_apus() {
+    let card = |name: &str, vram: u64, offered: Option<u64>| DrmVram {
+        card: name.into(),
+        vram_bytes: vram,
+        smallest_offered: offered,
+    };
+    // Machine 08: 64 GiB installed, MemTotal 62.6 GiB, a 24 GiB discrete card.
+    let mut m = machine(65_603_192 * KIB);
+    m.installed_ram = Some(64 * GIB);
+    let discrete = card("card0", 24 * GIB, None);
+    let e = carveout_now(std::slice::from_ref(&discrete), &m).unwrap_err();
+    assert!(e.contains("only a discrete card (card0's 24.0 GiB"), "{e}");
+    assert!(
+        carveout_now(&[], &m)
+            .unwrap_err()
+            .contains("amdgpu not loaded?")
+    );
+    // Next to an APU with a 512 MiB carve-out, the APU's is the one.
+    let apu = card("card1", 512 * MIB, None);
+    let now = carveout_now(&[discrete.clone(), apu.clone()], &m).unwrap();
+    assert_eq!((now.card.as_str(), now.bytes), ("card1", 512 * MIB));
+    // The uma/ files settle it without the installed RAM.
+    m.installed_ram = None;
+    let offering = card("card1", 512 * MIB, Some(512 * MIB));
+    assert_eq!(
+        carveout_now(&[discrete.clone(), offering], &m)
+            .unwrap()
+            .card,
+        "card1"
+    );
+    assert!(
+        carveout_now(&[discrete, apu], &m)
+            .unwrap_err()
+            .contains("SMBIOS or --installed")
+    );
+}
+
+#[test]
+fn what_if_checks_the_size_against_the_ram() {
+    let mut m = machine(32_757_540 * KIB);
+    m.installed_ram = Some(128 * GIB);
+    let now = CarveoutNow {
+        card: "card1".into(),
+        bytes: 96 * GIB,
+        smallest_offered: None,
+    };
+    let (planned, said) = what_if(&m, &now, Wanted::Minimum).unwrap();
+    assert_eq!(planned.mem_total / KIB, 131_331_876);
+    assert!(said.contains("512 MiB assumed"), "{said}");
+    let e = what_if(&m, &now, Wanted::Size(128 * GIB)).unwrap_err();
+    assert_eq!(
+        e,
+        "--carveout 128.0 GiB: not less than the installed RAM, 128.0 GiB"
+    );
+    m.installed_ram = None;
+    let e = what_if(&m, &now, Wanted::Size(200 * GIB)).unwrap_err();
+    assert!(e.contains("leaves no MemTotal"), "{e}");
 }
