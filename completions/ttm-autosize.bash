@@ -36,7 +36,7 @@ _ttm_autosize() {
             mapfile -t COMPREPLY < <(compgen -W "text json prometheus" -- "$cur")
             return
             ;;
-        carveout:--set)
+        carveout:--set | plan:--carveout)
             # or a size that `ttm-autosize carveout` lists, e.g. 512MiB
             mapfile -t COMPREPLY < <(compgen -W minimum -- "$cur")
             return
@@ -47,7 +47,7 @@ _ttm_autosize() {
     case $command in
         "") words="apply plan check status carveout --help --version" ;;
         apply) words="" ;;
-        plan) words="--ram --installed --amd-gpu --policy --kernel --cmdline --page-size --json" ;;
+        plan) words="--ram --installed --carveout --amd-gpu --policy --kernel --cmdline --page-size --json" ;;
         check)
             # one optional policy file, or --files
             if [[ $cur == -* ]]; then

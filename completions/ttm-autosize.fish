@@ -17,6 +17,7 @@ complete -c ttm-autosize -n "not __fish_seen_subcommand_from $commands" -a carve
 
 complete -c ttm-autosize -n '__fish_seen_subcommand_from plan' -l ram -x -d 'MemTotal to plan for, e.g. 125GiB'
 complete -c ttm-autosize -n '__fish_seen_subcommand_from plan' -l installed -x -d 'Installed RAM, which the profiles are keyed on'
+complete -c ttm-autosize -n '__fish_seen_subcommand_from plan' -l carveout -x -a minimum -d 'What if the BIOS carve-out were this size'
 complete -c ttm-autosize -n '__fish_seen_subcommand_from plan' -l amd-gpu -x -a 'yes no' -d 'Whether the machine has an AMD GPU'
 complete -c ttm-autosize -n '__fish_seen_subcommand_from plan' -l policy -r -F -a none -d 'Policy file to use ("none": the built-in default)'
 complete -c ttm-autosize -n '__fish_seen_subcommand_from plan' -l kernel -x -d 'Kernel release, e.g. 6.1.0-31-amd64'

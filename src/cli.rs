@@ -22,6 +22,11 @@ Commands:
                           such a machine is assumed to have an AMD GPU
       --installed SIZE    installed RAM, which the profiles are keyed on
                           (default: SMBIOS, or MemTotal rounded up)
+      --carveout minimum|SIZE
+                          what if the BIOS carve-out were SIZE: MemTotal
+                          moves by the difference from the APU's carve-out
+                          now (amdgpu's mem_info_vram_total); minimum: the
+                          smallest the firmware offers, else 512MiB
       --amd-gpu yes|no    whether the machine has an AMD GPU (default: look)
       --policy FILE       policy file to use (\"none\" for the built-in default)
       --kernel VERSION    kernel release, e.g. 6.1.0-31-amd64
@@ -56,6 +61,8 @@ pub enum PolicyChoice {
 pub struct PlanArgs {
     pub ram: Option<u64>,
     pub installed: Option<u64>,
+    /// `--carveout`: plan for this machine with another BIOS carve-out.
+    pub carveout: Option<Wanted>,
     pub amd_gpu: Option<bool>,
     pub policy: Option<PolicyChoice>,
     pub kernel: Option<String>,
@@ -272,6 +279,10 @@ fn parse_plan_args(args: &[String]) -> Result<PlanArgs, String> {
                     .map_err(|e| format!("--installed {text}: {} ({})", e.message, e.hint))?;
                 plan.installed = Some(ram);
             }
+            "--carveout" => {
+                let text = options.value(name, inline)?;
+                plan.carveout = Some(parse_carveout(name, text)?);
+            }
             "--amd-gpu" => {
                 plan.amd_gpu = Some(match options.value(name, inline)? {
                     "yes" => true,
@@ -297,7 +308,24 @@ fn parse_plan_args(args: &[String]) -> Result<PlanArgs, String> {
             other => return Err(format!("unknown option \"{other}\"")),
         }
     }
+    if plan.carveout.is_some() && plan.ram.is_some() {
+        return Err(
+            "--carveout changes this machine's MemTotal, --ram replaces it: give one".into(),
+        );
+    }
     Ok(plan)
+}
+
+/// `minimum` or a size of more than zero: a carve-out is never none.
+fn parse_carveout(name: &str, text: &str) -> Result<Wanted, String> {
+    if text.eq_ignore_ascii_case("minimum") {
+        return Ok(Wanted::Minimum);
+    }
+    match units::parse_size(text) {
+        Ok(0) => Err(format!("{name} {text}: a carve-out is more than zero")),
+        Ok(bytes) => Ok(Wanted::Size(bytes)),
+        Err(e) => Err(format!("{name} {text}: {} ({})", e.message, e.hint)),
+    }
 }
 
 #[cfg(test)]
@@ -382,7 +410,27 @@ mod tests {
             parse_args("x", &args(&["carveout", "--set=512MiB"])),
             Ok(Mode::Carveout(Some(Wanted::Size(512 << 20))))
         );
+        let Ok(Mode::Plan(p)) = parse_args("x", &args(&["plan", "--carveout=Minimum"])) else {
+            panic!()
+        };
+        assert_eq!(p.carveout, Some(Wanted::Minimum));
+        let Ok(Mode::Plan(p)) = parse_args("x", &args(&["plan", "--carveout", "512MiB"])) else {
+            panic!()
+        };
+        assert_eq!(p.carveout, Some(Wanted::Size(512 << 20)));
+        assert_eq!(
+            parse_args("x", &args(&["plan", "--carveout", "0GiB"])),
+            Err("--carveout 0GiB: a carve-out is more than zero".into())
+        );
+        assert!(
+            parse_args("x", &args(&["plan", "--carveout", "512M"]))
+                .unwrap_err()
+                .starts_with("--carveout 512M: unit \"M\" is ambiguous")
+        );
         for bad in [
+            &["plan", "--carveout"][..],
+            &["plan", "--carveout", "50%"],
+            &["plan", "--carveout", "1GiB", "--ram", "64GiB"],
             &["carveout", "--set"][..],
             &["carveout", "--set", "16GB"],
             &["carveout", "--set", "50%"],

@@ -12,7 +12,7 @@ use ttm_autosize::cmdline::parse_cmdline;
 use ttm_autosize::knobs::{KNOBS, Param};
 use ttm_autosize::plan::{self, AmdGpus, Decision, Machine, TtmModule};
 use ttm_autosize::policy::{self, PagePool};
-use ttm_autosize::units::{GIB, MIB};
+use ttm_autosize::units::MIB;
 
 #[path = "toml_text.rs"]
 mod toml_text;
@@ -121,8 +121,10 @@ fuzz_target!(|input: Input| {
     let reserve = merged
         .reserve
         .as_ref()
-        .map_or((4 * GIB).min(mem_total / 2), |r| r.value.resolve(mem_total));
+        .map_or(plan::default_reserve(mem_total), |r| r.value.resolve(mem_total));
     assert!(reserve < mem_total, "{plan:?}");
+    // A policy never leaves the OS nothing (a zero reserve that would is refused).
+    assert!(plan.gpu_bytes < mem_total, "{plan:?}");
     assert_eq!(plan.gpu_bytes % MIB, 0, "{plan:?}");
     assert!(plan.gpu_bytes >= plan::MIN_GPU_BYTES, "{plan:?}");
     assert!(

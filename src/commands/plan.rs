@@ -5,13 +5,39 @@
 use crate::cli::{PlanArgs, PolicyChoice};
 use crate::cmdline::{KernelCmdline, parse_cmdline};
 use crate::inputs::{self, ObserveError};
-use crate::plan::{AmdGpus, Machine, decide};
+use crate::plan::{AmdGpus, Decision, DrmVram, Machine, carveout_now, decide, what_if};
 use crate::policy;
 use crate::render::{self, path_shown};
 use crate::system::{self, Root};
 
-/// The machine to plan for: this one as observed, with whatever the arguments change.
-fn planned_machine(root: &Root, args: &PlanArgs) -> Result<(Machine, KernelCmdline), String> {
+/// The cards amdgpu probed, with their VRAM (an APU's: the carve-out) and the carve-out
+/// sizes it offers, if any.
+fn drm_vram(root: &Root) -> Vec<DrmVram> {
+    let offers = system::carveout::uma_cards(root);
+    system::gpu_memory::card_memory(root)
+        .into_iter()
+        .filter_map(|memory| {
+            let (card, vram) = (memory.card, memory.vram_total);
+            let smallest_offered = offers
+                .iter()
+                .find(|uma| uma.card == card)
+                .and_then(|uma| uma.options.as_ref().ok())
+                .and_then(|options| options.iter().map(|o| o.bytes).min());
+            Some(DrmVram {
+                vram_bytes: vram?,
+                card,
+                smallest_offered,
+            })
+        })
+        .collect()
+}
+
+/// The machine to plan for: this one as observed, with whatever the arguments change,
+/// and for `--carveout` the sentence that says what changed.
+fn planned_machine(
+    root: &Root,
+    args: &PlanArgs,
+) -> Result<(Machine, KernelCmdline, Option<String>), String> {
     let hypothetical = args.ram.is_some();
     let observed = inputs::observe(root);
     let (mut machine, observed_cmdline) = match observed {
@@ -68,11 +94,19 @@ fn planned_machine(root: &Root, args: &PlanArgs) -> Result<(Machine, KernelCmdli
     if machine.mem_total == 0 && cmdline.disabled_by.is_none() {
         machine.mem_total = system::read_mem_total(root)?;
     }
-    Ok((machine, cmdline))
+    let mut said = None;
+    if let Some(wanted) = args.carveout
+        && machine.mem_total > 0
+    {
+        let now = carveout_now(&drm_vram(root), &machine)?;
+        let (planned, sentence) = what_if(&machine, &now, wanted)?;
+        (machine, said) = (planned, Some(sentence));
+    }
+    Ok((machine, cmdline, said))
 }
 
 pub fn run(root: &Root, args: &PlanArgs) -> Result<String, String> {
-    let (machine, cmdline) = planned_machine(root, args)?;
+    let (machine, cmdline, what_if) = planned_machine(root, args)?;
     let join = |errors: Vec<policy::PolicyError>| {
         errors
             .iter()
@@ -98,9 +132,16 @@ pub fn run(root: &Root, args: &PlanArgs) -> Result<String, String> {
                 .policy
         }
     };
-    let decision = decide(&machine, &cmdline, &policy).map_err(|e| e.to_string())?;
+    let mut decision = decide(&machine, &cmdline, &policy).map_err(|e| e.to_string())?;
     if args.json {
+        if let (Some(said), Decision::Apply(plan)) = (&what_if, &mut decision) {
+            plan.reasons.insert(0, format!("what-if: {said}"));
+        }
         return render::json::decision(&decision, &machine);
     }
-    Ok(render::text::decision(&decision))
+    let text = render::text::decision(&decision);
+    Ok(match what_if {
+        Some(said) => format!("{}\n{text}", crate::wrap::wrapped("What-if: ", "  ", &said)),
+        None => text,
+    })
 }

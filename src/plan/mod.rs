@@ -10,10 +10,12 @@
 //! (share.rs), 4. what the TTM module in use can do (user.rs), 5. one row per knob (rows.rs),
 //! 6. where the values go and whether they change anything.
 
+mod guards;
 mod rows;
 mod rule;
 mod share;
 mod user;
+mod whatif;
 
 use std::fmt;
 
@@ -26,16 +28,34 @@ use crate::knobs::{self, Param, StaticOption};
 use crate::policy::{self, Policy, PolicyError};
 use crate::units::{GIB, HumanSize, MIB};
 
+pub use guards::crosses_guard_rails;
 pub use rule::Rule;
 pub use share::{estimate_installed_ram, installed_ram, profile_share};
+pub use whatif::{CarveoutNow, DrmVram, carveout_now, what_if};
 
 /// No machine has more; a larger MemTotal means a broken /proc/meminfo.
 pub const MAX_MEM_TOTAL: u64 = 1 << 50;
+/// What the kernel's page array costs per page of RAM it manages (struct page on x86_64).
+pub const STRUCT_PAGE_BYTES: u64 = 64;
 /// Below this the knobs cannot say it: pages_limit=0 means "kernel default" and amdgpu
 /// resets a gttsize below 32 (MiB) to its default.
 pub const MIN_GPU_BYTES: u64 = 32 * MIB;
-/// When `reserve` is not set: keep this for the OS, or half of MemTotal if that is less.
+/// When `reserve` is not set the OS keeps this or a tenth of MemTotal, whichever is more, and never more than half of MemTotal: the tuning guide's "always
+/// leave at least 4GB-8GB for the operating system", growing with the machine so that the
+/// GPU never gets more than 90% of MemTotal unless `reserve` says so.
 pub const DEFAULT_RESERVE: u64 = 4 * GIB;
+/// What the OS should always keep (the tuning guide's "Safety margin"); below it `plan`
+/// and `check` warn. A desktop wants twice as much.
+pub const OS_MINIMUM: u64 = 4 * GIB;
+pub const OS_DESKTOP: u64 = 8 * GIB;
+/// Above this share of MemTotal, in percent, `plan` and `check` warn: amd-ttm asks for
+/// confirmation there.
+pub const GPU_WARN_PERCENT: u64 = 90;
+
+/// The reserve when `reserve` is not set.
+pub fn default_reserve(mem_total: u64) -> u64 {
+    DEFAULT_RESERVE.max(mem_total / 10).min(mem_total / 2)
+}
 
 // gttsize is an int in MiB: the largest MemTotal must fit.
 const_assert!(MAX_MEM_TOTAL / MIB <= i32::MAX as u64);
@@ -107,10 +127,16 @@ pub struct Machine {
 
 impl Machine {
     /// The same machine with another BIOS carve-out: the firmware takes the carve-out out
-    /// of installed RAM before Linux starts, so MemTotal moves by the difference and the
-    /// installed RAM stays. None when the carve-out `then` would leave no MemTotal.
+    /// of installed RAM before Linux starts, so MemTotal moves by the difference, less (or
+    /// plus) the kernel's page array for it, 64 bytes per page; the installed RAM stays.
+    /// None when the carve-out `then` would leave no MemTotal.
     pub fn with_carveout(&self, now: u64, then: u64) -> Option<Machine> {
-        let mem_total = self.mem_total.checked_add(now)?.checked_sub(then)?;
+        let moved = |bytes: u64| bytes - bytes / self.page_size.max(1) * STRUCT_PAGE_BYTES;
+        let mem_total = if then <= now {
+            self.mem_total.checked_add(moved(now - then))?
+        } else {
+            self.mem_total.checked_sub(moved(then - now))?
+        };
         (mem_total > 0).then(|| Machine {
             mem_total,
             ..self.clone()
@@ -294,6 +320,7 @@ fn assemble(mut rows: rows::Rows, knobs: rows::Knobs, installed: (u64, String)) 
             HumanSize(kernel_default)
         ));
     }
+    guards::guard_rails(mem, gpu_bytes, &rows.rule, &mut rows.warnings);
     Plan {
         mem_total_bytes: mem,
         installed_ram_bytes: installed.0,

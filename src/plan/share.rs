@@ -6,7 +6,8 @@ use crate::policy::{self, Origin, Policy, PolicyError, Profile, Setting, When};
 use crate::units::{GIB, HumanSize, MIB};
 
 use super::{
-    AmdGpus, DEFAULT_RESERVE, MAX_MEM_TOTAL, MIN_GPU_BYTES, Machine, PROFILE_TABLE, PlanError, Rule,
+    AmdGpus, DEFAULT_RESERVE, MAX_MEM_TOTAL, MIN_GPU_BYTES, Machine, PROFILE_TABLE, PlanError,
+    Rule, default_reserve,
 };
 
 /// The profile's GPU share: the table at its rows, a straight line between neighbouring
@@ -162,7 +163,8 @@ pub(super) fn policy_share(
     installed: (u64, &str),
     reasons: &mut Vec<String>,
 ) -> Result<(u64, Rule), PlanError> {
-    let (mut share, mut rule) = match (&policy.gpu, &policy.profile) {
+    // `asked`: the setting the share comes from, for the error when it leaves the OS nothing.
+    let (mut share, mut rule, mut asked) = match (&policy.gpu, &policy.profile) {
         (Some(gpu), profile) => {
             let bytes = gpu.value.resolve(mem);
             reasons.push(format!("{} gives {}", quoted("gpu", gpu), HumanSize(bytes)));
@@ -172,7 +174,7 @@ pub(super) fn policy_share(
                     quoted("profile", p)
                 ));
             }
-            (bytes, Rule::Gpu(gpu.written.clone()))
+            (bytes, Rule::Gpu(gpu.written.clone()), quoted("gpu", gpu))
         }
         (None, profile) => {
             let (chosen, origin) = match profile {
@@ -187,7 +189,8 @@ pub(super) fn policy_share(
                 HumanSize(installed.0),
                 installed.1
             ));
-            (bytes, Rule::Profile(chosen))
+            let asked = format!("profile \"{}\" ({origin})", chosen.name());
+            (bytes, Rule::Profile(chosen), asked)
         }
     };
 
@@ -207,7 +210,7 @@ pub(super) fn policy_share(
             HumanSize(share),
             HumanSize(lo)
         ));
-        (share, rule) = (lo, Rule::Min);
+        (share, rule, asked) = (lo, Rule::Min, quoted("min", s));
     }
     if let Some((s, hi)) = max
         && share > hi
@@ -218,7 +221,7 @@ pub(super) fn policy_share(
             HumanSize(share),
             HumanSize(hi)
         ));
-        (share, rule) = (hi, Rule::Max);
+        (share, rule, asked) = (hi, Rule::Max, quoted("max", s));
     }
 
     let reserve = match &policy.reserve {
@@ -236,18 +239,16 @@ pub(super) fn policy_share(
                     "reserve is what always stays with the OS; make it smaller than the RAM the OS sees",
                 ));
             }
-            (bytes, quoted("reserve", s))
+            (bytes, quoted("reserve", s), Some(s))
         }
-        None => {
-            let bytes = DEFAULT_RESERVE.min(mem / 2);
-            (
-                bytes,
-                format!(
-                    "reserve (not set: {} or half of MemTotal, whichever is less)",
-                    HumanSize(DEFAULT_RESERVE)
-                ),
-            )
-        }
+        None => (
+            default_reserve(mem),
+            format!(
+                "reserve (not set: {} or a tenth of MemTotal, whichever is more, at most half)",
+                HumanSize(DEFAULT_RESERVE)
+            ),
+            None,
+        ),
     };
     let ceiling = mem - reserve.0;
     if share > ceiling {
@@ -267,6 +268,21 @@ pub(super) fn policy_share(
             HumanSize(share),
             HumanSize(MIN_GPU_BYTES)
         )));
+    }
+    // All of MemTotal: only a reserve that comes to 0 bytes lets the share reach it (the
+    // default reserve never does), and rounding down to a MiB would leave the OS at most
+    // the odd kilobytes of MemTotal.
+    if let (true, Some(setting)) = (share >= mem, reserve.2) {
+        return Err(error_at(
+            setting,
+            "reserve",
+            format!(
+                "reserve \"{}\" leaves the OS nothing: {asked} gives the GPU all of MemTotal {}",
+                setting.written,
+                HumanSize(mem)
+            ),
+            "the OS needs memory too: remove reserve for the default (4 GiB or a tenth of MemTotal, whichever is more) or set e.g. reserve = \"8GiB\"",
+        ));
     }
     Ok((gpu_bytes, rule))
 }

@@ -2,6 +2,7 @@
 //! The decision's unit tests: the table, every clamp, every knob source.
 
 use super::*;
+use crate::carveout::Wanted;
 use crate::cmdline::parse_cmdline;
 use crate::policy::{Profile, parse_policy};
 use crate::units::{KIB, TIB};
@@ -122,7 +123,7 @@ fn results_are_whole_mib_and_never_exceed_mem_minus_reserve() {
     let policies = [
         "",
         "gpu = \"99.9%\"",
-        "gpu = \"100%\"\nreserve = \"0GiB\"",
+        "gpu = \"100%\"\nreserve = \"1MiB\"",
         "profile = \"aggressive\"\nreserve = \"3%\"",
         "gpu = \"1TiB\"\nmin = \"2GiB\"",
         "min = \"90%\"",
@@ -135,11 +136,14 @@ fn results_are_whole_mib_and_never_exceed_mem_minus_reserve() {
             let parsed = parse_policy(policy, "p").unwrap();
             let reserve = parsed
                 .reserve
-                .map_or(DEFAULT_RESERVE.min(mem / 2), |r| r.value.resolve(mem));
+                .map_or(default_reserve(mem), |r| r.value.resolve(mem));
             assert!(
                 plan.gpu_bytes <= mem - reserve,
                 "{policy} at {mem}: {plan:?}"
             );
+            if !policy.contains("reserve") {
+                assert!(plan.gpu_bytes <= mem / 10 * 9, "{policy} at {mem}");
+            }
             assert_eq!(plan.os_keeps_bytes, mem - plan.gpu_bytes);
         }
         mem = mem * 3 / 2 + 12345;
@@ -172,7 +176,8 @@ fn every_clamp_says_so() {
             .any(|r| r.contains("keeps 8.0 GiB for the OS"))
     );
     let p = plan_with(128 * GIB, "gpu = \"100%\"", "").unwrap();
-    assert_eq!((p.gpu_bytes, &p.rule), (124 * GIB, &Rule::Reserve));
+    let tenth_kept = (128 * GIB - 128 * GIB / 10) / MIB * MIB;
+    assert_eq!((p.gpu_bytes, &p.rule), (tenth_kept, &Rule::Reserve));
     assert!(p.reasons.iter().any(|r| r.contains("not set")));
     let p = plan_with(2 * GIB, "gpu = \"100%\"", "").unwrap();
     assert_eq!(p.gpu_bytes, GIB);
@@ -360,7 +365,7 @@ fn profiles_are_read_at_installed_ram() {
     m.installed_ram = Some(128 * GIB);
     let p = apply(&m, "", "");
     assert_eq!(p.rule, Rule::Reserve);
-    assert!(p.gpu_bytes <= m.mem_total - 4 * GIB);
+    assert_eq!(p.gpu_bytes, (m.mem_total - 4 * GIB) / MIB * MIB);
     // Shares stay shares of MemTotal.
     let p = apply(&m, "gpu = \"50%\"", "");
     assert_eq!(p.gpu_bytes, m.mem_total / 2 / MIB * MIB);
@@ -491,13 +496,217 @@ fn says_when_nothing_changes() {
 
 #[test]
 fn another_carveout_moves_mem_total_by_the_difference() {
-    // A 128 GB Strix Halo at 96 GiB carve-out sees 31.2 GiB; at 512 MiB it sees 126.7.
-    let at_96 = machine(33_520_000_000);
+    // Machine 02, a 128 GB Strix Halo at 96 GiB carve-out, sees 32757540 kB; at 512 MiB
+    // (machine 01) it sees 131329340 kB: the difference, less its page array.
+    let at_96 = machine(32_757_540 * KIB);
     let at_half = at_96.with_carveout(96 * GIB, 512 * MIB).unwrap();
-    assert_eq!(at_half.mem_total, 33_520_000_000 + 96 * GIB - 512 * MIB);
+    let moved = 96 * GIB - 512 * MIB;
+    assert_eq!(
+        at_half.mem_total,
+        at_96.mem_total + moved - moved / 4096 * 64
+    );
+    assert_eq!(at_half.mem_total / KIB, 131_331_876);
+    assert!((at_half.mem_total / KIB).abs_diff(131_329_340) < 4096);
     assert_eq!(at_half.installed_ram, at_96.installed_ram);
     let back = at_half.with_carveout(512 * MIB, 96 * GIB).unwrap();
     assert_eq!(back.mem_total, at_96.mem_total);
-    assert!(at_96.with_carveout(0, at_96.mem_total).is_none());
+    assert!(at_96.with_carveout(0, at_96.mem_total * 2).is_none());
     assert!(at_96.with_carveout(0, u64::MAX).is_none());
+}
+
+#[test]
+fn the_default_reserve_grows_with_the_machine() {
+    assert_eq!(default_reserve(128 * GIB), 128 * GIB / 10);
+    assert_eq!(default_reserve(40 * GIB), 4 * GIB);
+    assert_eq!(default_reserve(32 * GIB), 4 * GIB);
+    assert_eq!(default_reserve(6 * GIB), 3 * GIB);
+    assert_eq!(default_reserve(2 * TIB), 2 * TIB / 10);
+    let mut mem = 1;
+    while mem <= MAX_MEM_TOTAL {
+        let reserve = default_reserve(mem);
+        assert!(reserve <= mem / 2 && (reserve >= 4 * GIB || reserve == mem / 2));
+        assert!(
+            mem - reserve >= mem / 10 * 9 || reserve >= mem / 10,
+            "{mem}"
+        );
+        mem = mem * 3 / 2 + 1;
+    }
+}
+
+/// MemTotal as such a machine reports it: installed RAM less a 512 MiB carve-out, less
+/// about 1.6% for the kernel's page array and image.
+fn realistic_mem_total(installed: u64) -> u64 {
+    (installed - 512 * MIB) / 1000 * 984
+}
+
+#[test]
+fn the_table_rows_stand_at_realistic_mem_totals() {
+    assert_eq!(
+        HumanSize(realistic_mem_total(128 * GIB)).to_string(),
+        "125.4 GiB"
+    );
+    let mut cut = Vec::new();
+    for (ram, conservative, balanced, aggressive) in PROFILE_TABLE {
+        let mut m = machine(realistic_mem_total(ram * GIB));
+        m.installed_ram = Some(ram * GIB);
+        let mem = m.mem_total;
+        // The rule before it scaled: 4 GiB, or half of MemTotal if that is less.
+        let old_ceiling = mem - (4 * GIB).min(mem / 2);
+        for (profile, gib) in [
+            ("conservative", conservative),
+            ("balanced", balanced),
+            ("aggressive", aggressive),
+        ] {
+            let p = apply(&m, &format!("profile = \"{profile}\""), "");
+            if p.rule == Rule::Reserve {
+                cut.push((ram, profile));
+                assert!(gib * GIB > old_ceiling, "{ram} GiB {profile} was not cut");
+                assert_eq!(p.gpu_bytes, (mem - default_reserve(mem)) / MIB * MIB);
+            } else {
+                assert_eq!(p.gpu_bytes, gib * GIB, "{ram} GiB {profile}");
+                assert!(gib * GIB <= old_ceiling);
+            }
+        }
+    }
+    // The 8 and 12 GB rows' aggressive share leaves the OS less than 4 GiB: cut before,
+    // cut now, to the same value.
+    assert_eq!(cut, [(8, "aggressive"), (12, "aggressive")]);
+    let mut m = machine(125 * GIB + 256 * MIB);
+    m.installed_ram = Some(128 * GIB);
+    let at_125 = apply(&m, "profile = \"aggressive\"", "");
+    assert_eq!(at_125.gpu_bytes, 108 * GIB);
+    assert!(at_125.warnings.is_empty(), "{:?}", at_125.warnings);
+}
+
+#[test]
+fn a_policy_that_leaves_the_os_nothing_is_refused() {
+    let refused = |mem: u64, policy: &str| plan_with(mem, policy, "").unwrap_err().to_string();
+    assert_eq!(
+        refused(128 * GIB, "gpu = \"100%\"\nreserve = \"0B\""),
+        "p.toml:2:11: reserve: reserve \"0B\" leaves the OS nothing: gpu = \"100%\" (p.toml:1:7) gives the GPU all of MemTotal 128.0 GiB (the OS needs memory too: remove reserve for the default (4 GiB or a tenth of MemTotal, whichever is more) or set e.g. reserve = \"8GiB\")"
+    );
+    // MemTotal in kB, not a whole MiB: rounding down would leave the OS 512 KiB.
+    let odd = 131_072_512 * KIB;
+    assert!(refused(odd, "gpu = \"100%\"\nreserve = \"0%\"").contains("nothing"));
+    assert!(refused(odd, "gpu = \"1TiB\"\nreserve = \"0MiB\"").contains("gpu = \"1TiB\""));
+    assert!(refused(odd, "min = \"100%\"\nreserve = \"0B\"").contains("min = \"100%\""));
+    // The profile is read at installed RAM: with 96 GiB carved out, 108 GiB is more than
+    // MemTotal.
+    let mut m = machine(31 * GIB);
+    m.installed_ram = Some(128 * GIB);
+    let policy = parse_policy("profile = \"aggressive\"\nreserve = \"0B\"", "p").unwrap();
+    let e = decide(&m, &KernelCmdline::default(), &policy).unwrap_err();
+    assert!(
+        e.to_string().contains("profile \"aggressive\" (p:1:11)"),
+        "{e}"
+    );
+    // Anything left is a warning, not an error; so is a zero reserve that leaves room.
+    let p = plan_with(odd, "gpu = \"100%\"\nreserve = \"1B\"", "").unwrap();
+    assert_eq!(p.os_keeps_bytes, 512 * KIB);
+    assert!(
+        p.warnings
+            .iter()
+            .any(|w| w.contains("the OS keeps 512 KiB of MemTotal 125.0 GiB")),
+        "{:?}",
+        p.warnings
+    );
+    let p = plan_with(odd, "gpu = \"50%\"\nreserve = \"0B\"", "").unwrap();
+    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+}
+
+#[test]
+fn warns_above_90_percent_and_below_what_the_os_should_keep() {
+    let p = plan_with(128 * GIB, "gpu = \"95%\"\nreserve = \"1GiB\"", "").unwrap();
+    assert_eq!(
+        p.warnings,
+        [
+            "the GPU gets 121.5 GiB, 94.9% of MemTotal 128.0 GiB: more than 90% (amd-ttm asks to confirm that; TTM's maintainer finds more than half unstable); lower gpu or raise reserve"
+        ]
+    );
+    let p = plan_with(128 * GIB, "gpu = \"126GiB\"\nreserve = \"1GiB\"", "").unwrap();
+    assert_eq!(p.warnings.len(), 2, "{:?}", p.warnings);
+    assert_eq!(
+        p.warnings[1],
+        "the OS keeps 2.0 GiB of MemTotal 128.0 GiB, less than the 4.0 GiB it should always keep (8.0 GiB on a desktop); lower gpu or raise reserve"
+    );
+    // Exactly 90% is not more than 90%.
+    let p = plan_with(100 * GIB, "gpu = \"90%\"\nreserve = \"1GiB\"", "").unwrap();
+    assert_eq!(p.gpu_bytes * 10, 100 * GIB * 9);
+    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+    // The user's own value is named.
+    let pages = 120 * GIB / 4096;
+    let p = plan_with(128 * GIB, "", &format!("ttm.pages_limit={pages}")).unwrap();
+    assert!(
+        p.warnings[0].ends_with("the value on the kernel command line decides: lower it"),
+        "{:?}",
+        p.warnings
+    );
+    // A small machine's OS keeps half, what the kernel's default leaves it: no warning,
+    // unless the policy leaves it less.
+    let p = plan_with(6 * GIB, "profile = \"aggressive\"", "").unwrap();
+    assert_eq!(p.os_keeps_bytes, 3 * GIB);
+    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+    let p = plan_with(6 * GIB, "gpu = \"4GiB\"\nreserve = \"1GiB\"", "").unwrap();
+    assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
+    assert!(p.warnings[0].starts_with("the OS keeps 2.0 GiB"));
+}
+
+#[test]
+fn the_carveout_now_is_the_apus() {
+    let card = |name: &str, vram: u64, offered: Option<u64>| DrmVram {
+        card: name.into(),
+        vram_bytes: vram,
+        smallest_offered: offered,
+    };
+    // Machine 08: 64 GiB installed, MemTotal 62.6 GiB, a 24 GiB discrete card.
+    let mut m = machine(65_603_192 * KIB);
+    m.installed_ram = Some(64 * GIB);
+    let discrete = card("card0", 24 * GIB, None);
+    let e = carveout_now(std::slice::from_ref(&discrete), &m).unwrap_err();
+    assert!(e.contains("only a discrete card (card0's 24.0 GiB"), "{e}");
+    assert!(
+        carveout_now(&[], &m)
+            .unwrap_err()
+            .contains("amdgpu not loaded?")
+    );
+    // Next to an APU with a 512 MiB carve-out, the APU's is the one.
+    let apu = card("card1", 512 * MIB, None);
+    let now = carveout_now(&[discrete.clone(), apu.clone()], &m).unwrap();
+    assert_eq!((now.card.as_str(), now.bytes), ("card1", 512 * MIB));
+    // The uma/ files settle it without the installed RAM.
+    m.installed_ram = None;
+    let offering = card("card1", 512 * MIB, Some(512 * MIB));
+    assert_eq!(
+        carveout_now(&[discrete.clone(), offering], &m)
+            .unwrap()
+            .card,
+        "card1"
+    );
+    assert!(
+        carveout_now(&[discrete, apu], &m)
+            .unwrap_err()
+            .contains("SMBIOS or --installed")
+    );
+}
+
+#[test]
+fn what_if_checks_the_size_against_the_ram() {
+    let mut m = machine(32_757_540 * KIB);
+    m.installed_ram = Some(128 * GIB);
+    let now = CarveoutNow {
+        card: "card1".into(),
+        bytes: 96 * GIB,
+        smallest_offered: None,
+    };
+    let (planned, said) = what_if(&m, &now, Wanted::Minimum).unwrap();
+    assert_eq!(planned.mem_total / KIB, 131_331_876);
+    assert!(said.contains("512 MiB assumed"), "{said}");
+    let e = what_if(&m, &now, Wanted::Size(128 * GIB)).unwrap_err();
+    assert_eq!(
+        e,
+        "--carveout 128.0 GiB: not less than the installed RAM, 128.0 GiB"
+    );
+    m.installed_ram = None;
+    let e = what_if(&m, &now, Wanted::Size(200 * GIB)).unwrap_err();
+    assert!(e.contains("leaves no MemTotal"), "{e}");
 }

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::Status;
-use crate::plan::{Decision, Machine, Plan};
+use crate::plan::{Decision, Machine, Plan, crosses_guard_rails};
 
 /// The version of both JSON objects' schema: raised when a field changes meaning or
 /// goes; new fields come without it. Every field is in ttm-autosize(8), JSON OUTPUT.
@@ -62,13 +62,18 @@ pub fn decision(decision: &Decision, machine: &Machine) -> Result<String, String
 }
 
 /// A plan is healthy when applying it at boot does what it says and harms nothing: it
-/// applies or has nothing to do here (`skipped`), ttm-autosize's file is not hidden,
+/// applies within the guard rails (the GPU at most 90% of MemTotal, the OS keeping what
+/// it should) or has nothing to do here (`skipped`), ttm-autosize's file is not hidden,
 /// modprobe.d was read to the end, and no static value for the modules in use is one the
 /// kernel refuses (the module would fail to load). Warnings that only ask for tidying
 /// (a file ours overrides, a deprecated knob) leave it healthy; `disabled` is not: the
 /// kernel keeps its defaults, which `status` reports as no decision.
 pub fn plan_healthy(decision: &Decision, machine: &Machine) -> bool {
-    let acts = matches!(decision, Decision::Apply(_) | Decision::Skipped { .. });
+    let acts = match decision {
+        Decision::Apply(plan) => !crosses_guard_rails(plan.mem_total_bytes, plan.gpu_bytes),
+        Decision::Skipped { .. } => true,
+        Decision::Disabled { .. } => false,
+    };
     let refused = machine
         .static_options
         .iter()

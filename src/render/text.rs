@@ -381,6 +381,9 @@ pub fn check_on_this_machine(
     match decision {
         Ok(Decision::Apply(plan)) => {
             push_wrapped(&mut out, "  the policy gives ", rest, &summary(plan));
+            for warning in &plan.warnings {
+                push_wrapped(&mut out, "  warning: ", rest, warning);
+            }
         }
         Ok(Decision::Skipped { because }) => {
             push_wrapped(&mut out, "  the policy writes nothing: ", rest, because);

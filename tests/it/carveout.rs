@@ -3,7 +3,8 @@
 //! uma/carveout_options and uma/carveout, Linux 7.0 and later): the list, choosing the
 //! minimum or a size, refusing a size not offered or a file not understood (the choice
 //! left as it was), a write that fails, a kernel without the files, no AMD GPU, and
-//! `apply` never touching the choice.
+//! `apply` never touching the choice; `plan --carveout`, which reads the carve-out now
+//! from the APU and never writes the choice.
 
 use crate::util::{Fixture, Run};
 
@@ -257,4 +258,86 @@ fn help_and_usage_errors() {
         assert_eq!(lines.len(), 2, "{bad:?}: {run:?}");
         assert_eq!(lines[1], "Try 'ttm-autosize carveout --help'.");
     }
+}
+
+/// A card amdgpu probed, with its VRAM (an APU's carve-out) as sysfs shows it.
+fn probed(f: &Fixture, card: &str, vram: u64) {
+    f.write(
+        &format!("sys/class/drm/{card}/device/mem_info_vram_total"),
+        format!("{vram}\n"),
+    );
+}
+
+/// `plan --json`'s MemTotal and first reason, or the failure.
+fn planned(f: &Fixture, args: &[&str]) -> Result<(u64, String), String> {
+    let mut all = vec!["plan", "--json"];
+    all.extend_from_slice(args);
+    let run = f.run(&all).unwrap();
+    if run.code != Some(0) {
+        return Err(run.stderr);
+    }
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    Ok((
+        json["mem_total_bytes"].as_u64().unwrap(),
+        json["reasons"][0].as_str().unwrap().to_string(),
+    ))
+}
+
+const GIB: u64 = 1 << 30;
+const MIB: u64 = 1 << 20;
+
+/// MemTotal after giving Linux `bytes` more: less its page array, 64 bytes per page.
+fn gained(bytes: u64) -> u64 {
+    bytes - bytes / 4096 * 64
+}
+
+#[test]
+fn plan_minimum_is_the_smallest_carveout_amdgpu_offers() {
+    let f = Fixture::with_carveout("carveout-plan-minimum");
+    f.meminfo("MemTotal:       117440512 kB\n");
+    probed(&f, "card1", 16 * GIB);
+    // No SMBIOS table here: the uma/ files alone say card1 is the APU.
+    let (mem, said) = planned(&f, &["--carveout", "minimum"]).unwrap();
+    assert_eq!(mem, 112 * GIB + gained(16 * GIB - 512 * MIB));
+    assert!(
+        said.starts_with(
+            "what-if: the BIOS carve-out at 512 MiB (minimum: the smallest amdgpu offers), not 16.0 GiB (card1's mem_info_vram_total)"
+        ),
+        "{said}"
+    );
+    // A larger carve-out takes from MemTotal.
+    let (mem, _) = planned(&f, &["--carveout=32GiB"]).unwrap();
+    assert_eq!(mem, 112 * GIB - gained(16 * GIB));
+    // The choice for the next boot is untouched.
+    assert_eq!(f.choice(), "7\n");
+}
+
+#[test]
+fn plan_carveout_tells_the_apu_from_a_discrete_card_by_the_ram_the_os_does_not_see() {
+    let f = Fixture::standard("carveout-plan-two-cards");
+    // 128 GiB installed, a 512 MiB carve-out: the OS does not see 2.5 GiB of it.
+    f.meminfo("MemTotal:       131452928 kB\n");
+    probed(&f, "card0", 24 * GIB);
+    probed(&f, "card1", 512 * MIB);
+    let without = planned(&f, &["--carveout", "1GiB"]).unwrap_err();
+    assert_eq!(
+        flat(&without),
+        "ttm-autosize: --carveout: the carve-out now is unknown: without the installed RAM (SMBIOS or --installed) card0's VRAM cannot be told from a carve-out; use --ram MEMTOTAL instead"
+    );
+    let (mem, said) = planned(&f, &["--installed", "128GiB", "--carveout", "1GiB"]).unwrap();
+    assert_eq!(mem, 131_452_928 * 1024 - gained(512 * MIB));
+    assert!(said.contains("not 512 MiB (card1's"), "{said}");
+    // A carve-out the size of the RAM is not one.
+    let too_big = planned(&f, &["--installed", "128GiB", "--carveout", "128GiB"]).unwrap_err();
+    assert_eq!(
+        too_big,
+        "ttm-autosize: --carveout 128.0 GiB: not less than the installed RAM, 128.0 GiB\n"
+    );
+    // Two cards that could each be the carve-out: neither is guessed.
+    probed(&f, "card0", 2 * GIB);
+    let both = planned(&f, &["--installed", "128GiB", "--carveout", "1GiB"]).unwrap_err();
+    assert!(
+        both.contains("card0 and card1 could each be the APU"),
+        "{both}"
+    );
 }

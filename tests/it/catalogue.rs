@@ -304,6 +304,24 @@ fn cases() -> Vec<Case> {
             &["/etc/ttm-autosize.toml:2:11: reserve: reserve 1024.0 GiB is not less than MemTotal"],
         ),
         refuse(
+            "reserve-zero-leaves-the-os-nothing",
+            |f| f.policy("gpu = \"100%\"\nreserve = \"0B\"\n"),
+            &[
+                "/etc/ttm-autosize.toml:2:11: reserve: reserve \"0B\" leaves the OS nothing: gpu = \"100%\" (/etc/ttm-autosize.toml:1:7) gives the GPU all of MemTotal 128.0 GiB (the OS needs memory too: remove reserve for the default (4 GiB or a tenth of MemTotal, whichever is more) or set e.g. reserve = \"8GiB\")",
+            ],
+        ),
+        case(
+            "plan-reserve-zero-leaves-the-os-nothing",
+            |f| f.policy("min = \"100%\"\nreserve = \"0%\"\n"),
+            &["plan"],
+            1,
+            Channel::Stderr,
+            &[
+                "/etc/ttm-autosize.toml:2:11: reserve: reserve \"0%\" leaves the OS nothing: min = \"100%\" (/etc/ttm-autosize.toml:1:7) gives the GPU all of MemTotal 128.0 GiB",
+            ],
+            Writes::Nothing,
+        ),
+        refuse(
             "reserve-leaves-under-32mib",
             |f| f.policy("reserve = \"99.99%\"\n"),
             &["the GPU share comes to", "below the 32 MiB"],

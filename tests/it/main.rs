@@ -12,6 +12,7 @@ mod cli;
 mod columns;
 mod dropins;
 mod faults;
+mod guard_rails;
 mod memory;
 mod prometheus;
 mod properties;
