@@ -14,9 +14,10 @@ use crate::system::{self, Root};
 /// sizes it offers, if any.
 fn drm_vram(root: &Root) -> Vec<DrmVram> {
     let offers = system::carveout::uma_cards(root);
-    system::drm_memory(root)
+    system::gpu_memory::card_memory(root)
         .into_iter()
-        .filter_map(|(card, _, vram)| {
+        .filter_map(|memory| {
+            let (card, vram) = (memory.card, memory.vram_total);
             let smallest_offered = offers
                 .iter()
                 .find(|uma| uma.card == card)
@@ -97,7 +98,7 @@ fn planned_machine(
     if let Some(wanted) = args.carveout
         && machine.mem_total > 0
     {
-        let now = carveout_now(&drm_vram(root), &machine)?;
+        let now = carveout_now(&drm_vram(root), machine.installed_ram, machine.mem_total)?;
         let (planned, sentence) = what_if(&machine, &now, wanted)?;
         (machine, said) = (planned, Some(sentence));
     }
