@@ -98,7 +98,7 @@ fn planned_machine(
     if let Some(wanted) = args.carveout
         && machine.mem_total > 0
     {
-        let now = carveout_now(&drm_vram(root), &machine)?;
+        let now = carveout_now(&drm_vram(root), machine.installed_ram, machine.mem_total)?;
         let (planned, sentence) = what_if(&machine, &now, wanted)?;
         (machine, said) = (planned, Some(sentence));
     }

@@ -174,6 +174,7 @@ pub fn picture(facts: &Facts, then: Then) -> Picture {
     let file = |card: &str, name: &str| format!("/sys/class/drm/{card}/device/{name}");
     let apu = carveout_card(
         &facts.cards,
+        facts.uma.as_ref(),
         facts.installed_ram.as_ref().map(|r| r.0),
         facts.mem_total,
     );

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 //! The kernel's and ROCm's rules the memory picture applies, by version.
 
-use super::{CardMemory, Pool};
+use super::{CardMemory, Pool, UmaOffer};
 use crate::knobs::KernelVersion;
+use crate::plan::{DrmVram, carveout_now};
 use crate::units::{GIB, MIB};
 
 /// KFD's system limit as it is since 6.7 (amdgpu_amdkfd_gpuvm.c,
@@ -75,19 +76,28 @@ pub fn hip_ceiling(mem_total: u64) -> u64 {
     mem_total / 2
 }
 
-/// The card whose VRAM is the APU's carve-out. The firmware takes a carve-out out of
-/// installed RAM before Linux starts, so it fits in installed RAM − MemTotal; a discrete
-/// card's VRAM is memory of its own and does not (a 24 GiB card beside 64 GiB of RAM
-/// leaves a gap of about 1.5 GiB). KFD's topology cannot settle it: an APU's GPU node
-/// has no CPU cores of its own when the CPU is a node apart. Without installed RAM and
-/// MemTotal nothing is called a carve-out.
-pub fn carveout_card(
-    cards: &[CardMemory],
+/// The card whose VRAM is the APU's carve-out: the one rule `plan --carveout` uses too
+/// (plan::carveout_now: the card amdgpu offers the carve-out choice for, or else the one
+/// card whose VRAM fits in installed RAM − MemTotal). Without installed RAM and MemTotal,
+/// or with two candidates, nothing is called a carve-out.
+pub fn carveout_card<'a>(
+    cards: &'a [CardMemory],
+    uma: Option<&UmaOffer>,
     installed: Option<u64>,
     mem_total: Option<u64>,
-) -> Option<&CardMemory> {
-    let gap = installed?.checked_sub(mem_total?)?;
-    cards
+) -> Option<&'a CardMemory> {
+    let vram: Vec<DrmVram> = cards
         .iter()
-        .find(|c| c.vram_total.is_some_and(|v| v > 0 && v <= gap))
+        .filter_map(|c| {
+            Some(DrmVram {
+                card: c.card.clone(),
+                vram_bytes: c.vram_total.filter(|&v| v > 0)?,
+                smallest_offered: uma
+                    .filter(|u| u.card == c.card)
+                    .and_then(|u| u.options.iter().map(|o| o.bytes).min()),
+            })
+        })
+        .collect();
+    let now = carveout_now(&vram, installed, mem_total?).ok()?;
+    cards.iter().find(|c| c.card == now.card)
 }

@@ -662,28 +662,38 @@ fn the_carveout_now_is_the_apus() {
     let mut m = machine(65_603_192 * KIB);
     m.installed_ram = Some(64 * GIB);
     let discrete = card("card0", 24 * GIB, None);
-    let e = carveout_now(std::slice::from_ref(&discrete), &m).unwrap_err();
+    let e = carveout_now(
+        std::slice::from_ref(&discrete),
+        m.installed_ram,
+        m.mem_total,
+    )
+    .unwrap_err();
     assert!(e.contains("only a discrete card (card0's 24.0 GiB"), "{e}");
     assert!(
-        carveout_now(&[], &m)
+        carveout_now(&[], m.installed_ram, m.mem_total)
             .unwrap_err()
             .contains("amdgpu not loaded?")
     );
     // Next to an APU with a 512 MiB carve-out, the APU's is the one.
     let apu = card("card1", 512 * MIB, None);
-    let now = carveout_now(&[discrete.clone(), apu.clone()], &m).unwrap();
+    let now = carveout_now(
+        &[discrete.clone(), apu.clone()],
+        m.installed_ram,
+        m.mem_total,
+    )
+    .unwrap();
     assert_eq!((now.card.as_str(), now.bytes), ("card1", 512 * MIB));
     // The uma/ files settle it without the installed RAM.
     m.installed_ram = None;
     let offering = card("card1", 512 * MIB, Some(512 * MIB));
     assert_eq!(
-        carveout_now(&[discrete.clone(), offering], &m)
+        carveout_now(&[discrete.clone(), offering], m.installed_ram, m.mem_total)
             .unwrap()
             .card,
         "card1"
     );
     assert!(
-        carveout_now(&[discrete, apu], &m)
+        carveout_now(&[discrete, apu], m.installed_ram, m.mem_total)
             .unwrap_err()
             .contains("SMBIOS or --installed")
     );

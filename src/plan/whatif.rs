@@ -35,7 +35,11 @@ pub struct CarveoutNow {
 const INSTEAD: &str = "use --ram MEMTOTAL instead";
 
 /// The APU's carve-out among the cards amdgpu probed, or why it is not known.
-pub fn carveout_now(cards: &[DrmVram], machine: &Machine) -> Result<CarveoutNow, String> {
+pub fn carveout_now(
+    cards: &[DrmVram],
+    installed: Option<u64>,
+    mem_total: u64,
+) -> Result<CarveoutNow, String> {
     let unknown =
         |why: String| format!("--carveout: the carve-out now is unknown: {why}; {INSTEAD}");
     let now = |card: &DrmVram| CarveoutNow {
@@ -55,10 +59,7 @@ pub fn carveout_now(cards: &[DrmVram], machine: &Machine) -> Result<CarveoutNow,
     if let [apu] = offering[..] {
         return Ok(now(apu));
     }
-    let Some(unseen) = machine
-        .installed_ram
-        .and_then(|installed| installed.checked_sub(machine.mem_total))
-    else {
+    let Some(unseen) = installed.and_then(|installed| installed.checked_sub(mem_total)) else {
         return Err(unknown(format!(
             "without the installed RAM (SMBIOS or --installed) {}'s VRAM cannot be told from a carve-out",
             cards[0].card
