@@ -91,9 +91,9 @@ fn cause(
 
 /// A record another boot left (a /run that outlived it): nothing of this boot's, so no
 /// decision was recorded in this one.
-fn another_boot(root: &Root, record: &DecisionRecord) -> String {
+fn another_boot(observed: Option<&Inputs>, record: &DecisionRecord) -> String {
     let then = record.boot_id.as_deref().unwrap_or_default();
-    let why = match inputs::observe(root).ok().and_then(|o| o.cmdline.disabled_by) {
+    let why = match observed.and_then(|o| o.cmdline.disabled_by.as_ref()) {
         Some(by) => format!("no decision this boot: disabled by {by} on the kernel command line"),
         None => "no decision was recorded this boot: apply did not run or refused (see `dmesg | grep ttm-autosize`)".into(),
     };
@@ -105,9 +105,13 @@ fn another_boot(root: &Root, record: &DecisionRecord) -> String {
 
 pub fn status(root: &Root) -> Status {
     let boot_id = system::read_boot_id(root);
+    let observed = inputs::observe(root).ok();
+    // Another boot's record is no record of this boot's: the decision is "none".
+    let mut stale = None;
     let (record, record_problem) = match record::read(root) {
         ReadRecord::Current(r) if r.from_another_boot(boot_id.as_deref()) => {
-            (None, Some(another_boot(root, &r)))
+            stale = Some(another_boot(observed.as_ref(), &r));
+            (None, None)
         }
         ReadRecord::Current(record) => (Some(record), None),
         ReadRecord::Missing => (None, None),
@@ -127,7 +131,6 @@ pub fn status(root: &Root) -> Status {
             }),
         ),
     };
-    let observed = inputs::observe(root).ok();
     let module = record
         .as_ref()
         .map(|r| r.plan.module.clone())
@@ -200,6 +203,7 @@ pub fn status(root: &Root) -> Status {
     match &record {
         None if not_here.is_some() => {}
         None if record_problem.is_some() => problems.extend(record_problem.clone()),
+        None if stale.is_some() => problems.extend(stale),
         None => problems.push(match &cmdline.disabled_by {
             Some(by) => format!("no decision this boot: disabled by {by} on the kernel command line"),
             None => "no decision record in /run/ttm-autosize: apply did not run this boot or refused (see `dmesg | grep ttm-autosize`)".into(),
