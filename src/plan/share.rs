@@ -281,7 +281,7 @@ pub(super) fn policy_share(
                 setting.written,
                 HumanSize(mem)
             ),
-            "the OS needs memory too: remove reserve for the default (4 GiB or a tenth of MemTotal, whichever is more) or set e.g. reserve = \"8GiB\"",
+            policy::NOTHING_LEFT_HINT,
         ));
     }
     Ok((gpu_bytes, rule))

@@ -581,14 +581,19 @@ fn the_table_rows_stand_at_realistic_mem_totals() {
 #[test]
 fn a_policy_that_leaves_the_os_nothing_is_refused() {
     let refused = |mem: u64, policy: &str| plan_with(mem, policy, "").unwrap_err().to_string();
+    // All of any MemTotal: refused when the policy is read, before any machine.
     assert_eq!(
         refused(128 * GIB, "gpu = \"100%\"\nreserve = \"0B\""),
-        "p.toml:2:11: reserve: reserve \"0B\" leaves the OS nothing: gpu = \"100%\" (p.toml:1:7) gives the GPU all of MemTotal 128.0 GiB (the OS needs memory too: remove reserve for the default (4 GiB or a tenth of MemTotal, whichever is more) or set e.g. reserve = \"8GiB\")"
+        "p.toml:2:11: reserve: reserve \"0B\" leaves the OS nothing: gpu = \"100%\" (p.toml:1:7) gives the GPU all of MemTotal (the OS needs memory too: remove reserve for the default (4 GiB or a tenth of MemTotal, whichever is more) or set e.g. reserve = \"8GiB\")"
     );
     // MemTotal in kB, not a whole MiB: rounding down would leave the OS 512 KiB.
     let odd = 131_072_512 * KIB;
     assert!(refused(odd, "gpu = \"100%\"\nreserve = \"0%\"").contains("nothing"));
-    assert!(refused(odd, "gpu = \"1TiB\"\nreserve = \"0MiB\"").contains("gpu = \"1TiB\""));
+    let beyond = refused(odd, "gpu = \"1TiB\"\nreserve = \"0MiB\"");
+    assert!(
+        beyond.contains("gpu = \"1TiB\" (p.toml:1:7) gives the GPU all of MemTotal 125.0 GiB"),
+        "{beyond}"
+    );
     assert!(refused(odd, "min = \"100%\"\nreserve = \"0B\"").contains("min = \"100%\""));
     // The profile is read at installed RAM: with 96 GiB carved out, 108 GiB is more than
     // MemTotal.

@@ -7,7 +7,9 @@ use toml::de::{DeTable, DeValue};
 use crate::units::Amount;
 
 use super::keys::{UNKNOWN_KEY, key_hint, set_key, unknown_key};
-use super::{KEYS, Origin, Policy, PolicyError, PolicySource, min_exceeds_max};
+use super::{
+    KEYS, Origin, Policy, PolicyError, PolicySource, Setting, min_exceeds_max, nothing_left,
+};
 
 /// `line_starts` holds the offset of every line's first byte (0 first): counting the lines
 /// before each error anew made a 64 KiB file of unknown keys quadratic (seconds).
@@ -44,6 +46,23 @@ pub fn min_above_max(policy: &Policy) -> Option<PolicyError> {
         _ => false,
     };
     above.then(|| min_exceeds_max(min, max))
+}
+
+/// A reserve of nothing beside a GPU share of all of MemTotal (gpu or min at 100%):
+/// refused on any machine, so `check` says so before a boot does.
+pub fn nothing_for_the_os(policy: &Policy) -> Option<PolicyError> {
+    let reserve = policy.reserve.as_ref()?;
+    let zero = match reserve.value {
+        Amount::Bytes(b) => b == 0,
+        Amount::Share(p) => p.is_zero(),
+    };
+    let all =
+        |s: &&Setting<Amount>| matches!(s.value, Amount::Share(p) if p.of(u64::MAX) == u64::MAX);
+    let asked = [policy.gpu.as_ref(), policy.min.as_ref()]
+        .into_iter()
+        .zip(["gpu", "min"])
+        .find_map(|(s, key)| s.filter(all).map(|s| (s, key)))?;
+    zero.then(|| nothing_left(reserve, asked.1, asked.0, "all of MemTotal"))
 }
 
 /// Parses and validates a policy file. Returns every error found, in file order.
@@ -141,6 +160,7 @@ pub fn parse_policy(text: &str, path: &str) -> Result<Policy, Vec<PolicyError>> 
         }
     }
     errors.extend(min_above_max(&policy));
+    errors.extend(nothing_for_the_os(&policy));
     if errors.is_empty() {
         return Ok(policy);
     }

@@ -16,7 +16,7 @@ use crate::units::Amount;
 
 pub use file::{
     MAX_KEY_HINTS, MAX_POLICY_CONTENT_BYTES, MAX_POLICY_LINES, MAX_POLICY_TOKENS, min_above_max,
-    parse_policy,
+    nothing_for_the_os, parse_policy,
 };
 pub use keys::{set_key, suggest_key};
 
@@ -213,6 +213,28 @@ pub fn min_exceeds_max(min: &Setting<Amount>, max: &Setting<Amount>) -> PolicyEr
             min.written, max.written, max.origin
         ),
         hint: "lower min or raise max".into(),
+    }
+}
+
+/// What the OS needs, when a reserve of nothing would leave it none.
+pub const NOTHING_LEFT_HINT: &str = "the OS needs memory too: remove reserve for the default (4 GiB or a tenth of MemTotal, whichever is more) or set e.g. reserve = \"8GiB\"";
+
+/// The error for a `reserve` that leaves the OS nothing beside `key` = `asked`, which
+/// gives the GPU `all` ("all of MemTotal 125.2 GiB").
+pub fn nothing_left(
+    reserve: &Setting<Amount>,
+    key: &str,
+    asked: &Setting<Amount>,
+    all: &str,
+) -> PolicyError {
+    PolicyError {
+        origin: reserve.origin.clone(),
+        key: Some("reserve".into()),
+        message: format!(
+            "reserve \"{}\" leaves the OS nothing: {key} = \"{}\" ({}) gives the GPU {all}",
+            reserve.written, asked.written, asked.origin
+        ),
+        hint: NOTHING_LEFT_HINT.into(),
     }
 }
 

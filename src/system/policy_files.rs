@@ -232,6 +232,7 @@ pub fn load_merged_policy(root: &Root, with_run: bool) -> MergedPolicy {
     }
     if errors.is_empty() {
         errors.extend(policy::min_above_max(&merged));
+        errors.extend(policy::nothing_for_the_os(&merged));
     }
     let loaded = if !errors.is_empty() {
         Err(errors)

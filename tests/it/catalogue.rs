@@ -307,7 +307,7 @@ fn cases() -> Vec<Case> {
             "reserve-zero-leaves-the-os-nothing",
             |f| f.policy("gpu = \"100%\"\nreserve = \"0B\"\n"),
             &[
-                "/etc/ttm-autosize.toml:2:11: reserve: reserve \"0B\" leaves the OS nothing: gpu = \"100%\" (/etc/ttm-autosize.toml:1:7) gives the GPU all of MemTotal 128.0 GiB (the OS needs memory too: remove reserve for the default (4 GiB or a tenth of MemTotal, whichever is more) or set e.g. reserve = \"8GiB\")",
+                "/etc/ttm-autosize.toml:2:11: reserve: reserve \"0B\" leaves the OS nothing: gpu = \"100%\" (/etc/ttm-autosize.toml:1:7) gives the GPU all of MemTotal (the OS needs memory too: remove reserve for the default (4 GiB or a tenth of MemTotal, whichever is more) or set e.g. reserve = \"8GiB\")",
             ],
         ),
         case(
@@ -317,7 +317,31 @@ fn cases() -> Vec<Case> {
             1,
             Channel::Stderr,
             &[
-                "/etc/ttm-autosize.toml:2:11: reserve: reserve \"0%\" leaves the OS nothing: min = \"100%\" (/etc/ttm-autosize.toml:1:7) gives the GPU all of MemTotal 128.0 GiB",
+                "/etc/ttm-autosize.toml:2:11: reserve: reserve \"0%\" leaves the OS nothing: min = \"100%\" (/etc/ttm-autosize.toml:1:7) gives the GPU all of MemTotal (",
+            ],
+            Writes::Nothing,
+        ),
+        case(
+            "check-reserve-zero-leaves-the-os-nothing",
+            |f| f.policy("gpu = \"100%\"\nreserve = \"0B\"\n"),
+            &["check"],
+            1,
+            Channel::Stderr,
+            &["/etc/ttm-autosize.toml:2:11: reserve: reserve \"0B\" leaves the OS"],
+            Writes::Nothing,
+        ),
+        case(
+            "check-reserve-zero-in-a-drop-in-leaves-the-os-nothing",
+            |f| {
+                f.policy("gpu = \"100%\"\n");
+                f.write("etc/ttm-autosize.d/50-all.toml", "reserve = \"0%\"\n");
+            },
+            &["check"],
+            1,
+            Channel::Stderr,
+            &[
+                "/etc/ttm-autosize.d/50-all.toml:1:11: reserve: reserve \"0%\" leaves the OS",
+                "gpu = \"100%\" (/etc/ttm-autosize.toml:1:7) gives the GPU all of",
             ],
             Writes::Nothing,
         ),
