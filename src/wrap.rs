@@ -21,7 +21,7 @@ pub fn push_wrapped(out: &mut String, first: &str, rest: &str, text: &str) {
     out.push_str(first);
     let mut width = columns(first);
     let mut empty = true;
-    for word in text.split(' ').filter(|w| !w.is_empty()) {
+    for word in unbroken(text) {
         let needed = columns(word);
         if !empty && width + 1 + needed > WIDTH {
             out.push('\n');
@@ -38,6 +38,36 @@ pub fn push_wrapped(out: &mut String, first: &str, rest: &str, text: &str) {
         empty = false;
     }
     out.push('\n');
+}
+
+/// The words of `text`, a size kept with its unit ("62.6 GiB"): a number at the end of
+/// one line and its unit at the start of the next reads as two facts.
+fn unbroken(text: &str) -> impl Iterator<Item = &str> {
+    let mut words = text.split(' ').filter(|w| !w.is_empty()).peekable();
+    std::iter::from_fn(move || {
+        let word = words.next()?;
+        let number = word.bytes().next().is_some_and(|b| b.is_ascii_digit())
+            && word
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b == b'.' || b == b'(');
+        let unit = |next: &&str| {
+            ["B", "KiB", "MiB", "GiB", "TiB", "kB", "pages"]
+                .iter()
+                .any(|u| {
+                    next.strip_prefix(u)
+                        .is_some_and(|tail| !tail.starts_with(char::is_alphanumeric))
+                })
+        };
+        let at = |w: &str| w.as_ptr() as usize - text.as_ptr() as usize;
+        match words.peek() {
+            // One space apart: both are slices of `text`, so the pair is one too.
+            Some(next) if number && unit(next) && at(next) == at(word) + word.len() + 1 => {
+                let next = words.next()?;
+                text.get(at(word)..at(next) + next.len())
+            }
+            _ => Some(word),
+        }
+    })
 }
 
 /// [`push_wrapped`] into a new string.
@@ -57,6 +87,18 @@ pub fn hanging(prefix: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_size_keeps_its_unit() {
+        let text = "ttm.pages_limit 96.0 GiB (25165824 pages), ttm.page_pool_size 62.6 GiB";
+        let out = wrapped("  kernel now: ", "    ", text);
+        assert_eq!(
+            out,
+            "  kernel now: ttm.pages_limit 96.0 GiB (25165824 pages), ttm.page_pool_size\n    62.6 GiB\n"
+        );
+        // Two spaces between them are two words again: only one space joins.
+        assert_eq!(wrapped("", "", "1  GiB"), "1 GiB\n");
+    }
 
     #[test]
     fn short_text_is_one_line() {

@@ -73,7 +73,8 @@ fn carveout_96g_rocm_ignores_gtt_and_the_advice_has_the_numbers() {
     let mem_total = bytes(&m, "mem_total");
     let carveout = 96 * GIB;
     assert_eq!(bytes(&m, "carveout"), carveout);
-    // Balanced's 96 GiB, lowered to leave the default 4 GiB reserve (whole MiB).
+    // Balanced's 96 GiB, lowered to leave the default reserve: 4 GiB, as a tenth of
+    // 31.2 GiB is less (whole MiB).
     let gtt = (mem_total - 4 * GIB) / MIB * MIB;
     assert_eq!(bytes(&m, "gtt_decided"), gtt);
     assert_eq!(bytes(&m, "kfd_system_limit"), kfd_limit(mem_total));
@@ -97,7 +98,8 @@ fn carveout_64g_on_6_15_rocm_ignores_the_smaller_gtt() {
     let m = memory("40-status-strix-halo-128g-carveout-64g-linux-6.15");
     let mem_total = bytes(&m, "mem_total");
     let carveout = 64 * GIB;
-    let gtt = (mem_total - 4 * GIB) / MIB * MIB;
+    // The default reserve: a tenth of 62.7 GiB, as that is more than 4 GiB (whole MiB).
+    let gtt = (mem_total - mem_total / 10) / MIB * MIB;
     assert!(gtt < carveout);
     assert_eq!(bytes(&m, "gtt_reported"), gtt);
     assert_eq!(bytes(&m, "kfd_system_limit"), kfd_limit(mem_total));
