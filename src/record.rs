@@ -86,9 +86,21 @@ pub struct DecisionRecord {
 }
 
 impl DecisionRecord {
-    /// Whether the record is known to come from another boot than `now` (this one's id).
-    pub fn from_another_boot(&self, now: Option<&str>) -> bool {
-        matches!((self.boot_id.as_deref(), now), (Some(then), Some(now)) if then != now)
+    /// Whether the record is known to come from another boot than this one, whose id is
+    /// `now` and which began at `booted_at` (unix seconds; asked only when the ids
+    /// differ). Both must say so: the boot id can differ between the units of one boot
+    /// in a container (measured under systemd-nspawn: a sandboxed unit read another id
+    /// than the unit that wrote the record), and a record decided after this boot began
+    /// is this boot's whatever the id. Not known is never "another boot".
+    pub fn from_another_boot(
+        &self,
+        now: Option<&str>,
+        booted_at: impl FnOnce() -> Option<u64>,
+    ) -> bool {
+        let other_id =
+            matches!((self.boot_id.as_deref(), now), (Some(then), Some(now)) if then != now);
+        other_id
+            && matches!((self.decided_at, booted_at()), (Some(decided), Some(began)) if decided < began)
     }
 }
 
@@ -257,6 +269,7 @@ mod tests {
     }
 
     const BOOT: &str = "8c3e0f4b-2d5a-4e1f-9b7c-6a2d1e0f3b4c";
+    const OTHER_BOOT: &str = "00000000-0000-4000-8000-000000000000";
 
     #[test]
     fn a_record_without_boot_or_time_reads_as_not_known() {
@@ -270,8 +283,10 @@ mod tests {
         };
         assert_eq!((read.boot_id.as_deref(), read.decided_at), (None, None));
         // Not known is never "another boot".
-        assert!(!read.from_another_boot(Some(BOOT)));
-        assert!(!record().from_another_boot(None));
+        let began = || Some(1_800_000_000);
+        assert!(!read.from_another_boot(Some(OTHER_BOOT), began));
+        assert!(!record().from_another_boot(None, began));
+        assert!(!record().from_another_boot(Some(OTHER_BOOT), || None));
     }
 
     #[test]
@@ -279,8 +294,14 @@ mod tests {
         let ReadRecord::Current(read) = parse(&to_json(&record())) else {
             panic!();
         };
-        assert!(!read.from_another_boot(Some(BOOT)));
-        assert!(read.from_another_boot(Some("00000000-0000-4000-8000-000000000000")));
+        // Decided at 1 790 000 000: before a boot that began later, another boot's.
+        let later = || Some(1_790_000_001);
+        assert!(!read.from_another_boot(Some(BOOT), later));
+        assert!(read.from_another_boot(Some(OTHER_BOOT), later));
+        // Decided after this boot began: this boot's, whatever the id says (a container
+        // can show its units different ids).
+        let earlier = || Some(1_789_999_000);
+        assert!(!read.from_another_boot(Some(OTHER_BOOT), earlier));
     }
 
     #[test]

@@ -150,7 +150,12 @@ fn decide_and_write(root: &Root) -> Result<(), String> {
     let boot_id = system::read_boot_id(root);
     let earlier = match record::from_existing(&record_existing) {
         // Another boot's record (a /run that is no tmpfs) says nothing of this one.
-        ReadRecord::Current(r) if r.from_another_boot(boot_id.as_deref()) => ReadRecord::Missing,
+        // /proc/stat is read only then: the kernel sums every interrupt to write it.
+        ReadRecord::Current(r)
+            if r.from_another_boot(boot_id.as_deref(), || system::read_boot_time(root)) =>
+        {
+            ReadRecord::Missing
+        }
         earlier => earlier,
     };
     // Only after switch-root can an earlier decision of another stage exist.

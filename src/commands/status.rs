@@ -109,7 +109,9 @@ pub fn status(root: &Root) -> Status {
     // Another boot's record is no record of this boot's: the decision is "none".
     let mut stale = None;
     let (record, record_problem) = match record::read(root) {
-        ReadRecord::Current(r) if r.from_another_boot(boot_id.as_deref()) => {
+        ReadRecord::Current(r)
+            if r.from_another_boot(boot_id.as_deref(), || system::read_boot_time(root)) =>
+        {
             stale = Some(another_boot(observed.as_ref(), &r));
             (None, None)
         }

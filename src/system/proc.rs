@@ -97,17 +97,21 @@ pub fn read_boot_id(root: &Root) -> Option<String> {
 /// it: its boot time (`btime` in /proc/stat) plus the seconds since (/proc/uptime), so a
 /// test tree gives its own clock or none. Not /proc/stat on the machine: the kernel
 /// generates a line per CPU and sums every interrupt over the CPUs for it, every boot.
+/// When this boot began, in unix seconds: `btime` in /proc/stat.
+pub fn read_boot_time(root: &Root) -> Option<u64> {
+    let stat = read_text(root, STAT_PATH, MAX_PROC_BYTES).ok()?;
+    stat.lines()
+        .find_map(|l| l.strip_prefix("btime "))?
+        .trim()
+        .parse()
+        .ok()
+}
+
 pub fn read_unix_time(root: &Root) -> Option<u64> {
     if root.is_real() {
         return realtime_seconds();
     }
-    let stat = read_text(root, STAT_PATH, MAX_PROC_BYTES).ok()?;
-    let btime: u64 = stat
-        .lines()
-        .find_map(|l| l.strip_prefix("btime "))?
-        .trim()
-        .parse()
-        .ok()?;
+    let btime = read_boot_time(root)?;
     let uptime = read_text(root, UPTIME_PATH, 256).ok()?;
     let whole: u64 = uptime.split(['.', ' ']).next()?.parse().ok()?;
     btime.checked_add(whole)
