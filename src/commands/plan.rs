@@ -5,7 +5,7 @@
 use crate::cli::{PlanArgs, PolicyChoice};
 use crate::cmdline::{KernelCmdline, parse_cmdline};
 use crate::inputs::{self, ObserveError};
-use crate::plan::{AmdGpus, Decision, DrmVram, Machine, carveout_now, decide, what_if};
+use crate::plan::{AmdGpus, Decision, DrmVram, Machine, WhatIf, carveout_now, decide, what_if};
 use crate::policy;
 use crate::render::{self, path_shown};
 use crate::system::{self, Root};
@@ -37,7 +37,7 @@ fn drm_vram(root: &Root) -> Vec<DrmVram> {
 fn planned_machine(
     root: &Root,
     args: &PlanArgs,
-) -> Result<(Machine, KernelCmdline, Option<String>), String> {
+) -> Result<(Machine, KernelCmdline, Option<WhatIf>), String> {
     let hypothetical = args.ram.is_some();
     let observed = inputs::observe(root);
     let (mut machine, observed_cmdline) = match observed {
@@ -99,8 +99,8 @@ fn planned_machine(
         && machine.mem_total > 0
     {
         let now = carveout_now(&drm_vram(root), machine.installed_ram, machine.mem_total)?;
-        let (planned, sentence) = what_if(&machine, &now, wanted)?;
-        (machine, said) = (planned, Some(sentence));
+        let (planned, asked) = what_if(&machine, &now, wanted)?;
+        (machine, said) = (planned, Some(asked));
     }
     Ok((machine, cmdline, said))
 }
@@ -134,14 +134,17 @@ pub fn run(root: &Root, args: &PlanArgs) -> Result<String, String> {
     };
     let mut decision = decide(&machine, &cmdline, &policy).map_err(|e| e.to_string())?;
     if args.json {
-        if let (Some(said), Decision::Apply(plan)) = (&what_if, &mut decision) {
-            plan.reasons.insert(0, format!("what-if: {said}"));
+        if let (Some(asked), Decision::Apply(plan)) = (&what_if, &mut decision) {
+            plan.reasons.insert(0, format!("what-if: {}", asked.said));
         }
-        return render::json::decision(&decision, &machine);
+        return render::json::decision(&decision, &machine, what_if.as_ref());
     }
     let text = render::text::decision(&decision);
     Ok(match what_if {
-        Some(said) => format!("{}\n{text}", crate::wrap::wrapped("What-if: ", "  ", &said)),
+        Some(asked) => format!(
+            "{}\n{text}",
+            crate::wrap::wrapped("What-if: ", "  ", &asked.said)
+        ),
         None => text,
     })
 }

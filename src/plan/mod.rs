@@ -31,7 +31,7 @@ use crate::units::{GIB, HumanSize, MIB};
 pub use guards::crosses_guard_rails;
 pub use rule::Rule;
 pub use share::{estimate_installed_ram, installed_ram, profile_share};
-pub use whatif::{CarveoutNow, DrmVram, carveout_now, what_if};
+pub use whatif::{CarveoutNow, DrmVram, WhatIf, carveout_now, what_if};
 
 /// No machine has more; a larger MemTotal means a broken /proc/meminfo.
 pub const MAX_MEM_TOTAL: u64 = 1 << 50;

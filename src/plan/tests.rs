@@ -713,9 +713,14 @@ fn what_if_checks_the_size_against_the_ram() {
         bytes: 96 * GIB,
         smallest_offered: None,
     };
-    let (planned, said) = what_if(&m, &now, Wanted::Minimum).unwrap();
+    let (planned, asked) = what_if(&m, &now, Wanted::Minimum).unwrap();
     assert_eq!(planned.mem_total / KIB, 131_331_876);
-    assert!(said.contains("512 MiB assumed"), "{said}");
+    assert!(asked.said.contains("512 MiB assumed"), "{}", asked.said);
+    assert_eq!(
+        (asked.carveout_now_bytes, asked.carveout_bytes),
+        (96 * GIB, 512 * MIB)
+    );
+    assert_eq!(asked.mem_total_now_bytes, m.mem_total);
     let e = what_if(&m, &now, Wanted::Size(128 * GIB)).unwrap_err();
     assert_eq!(
         e,

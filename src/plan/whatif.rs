@@ -5,6 +5,8 @@
 //! (`uma/`, which only an APU has), or else where its VRAM fits in the installed RAM the
 //! OS does not see (the carve-out comes out of it, with the kernel's own tables).
 
+use serde::Serialize;
+
 use crate::carveout::Wanted;
 use crate::units::{HumanSize, MIB};
 
@@ -81,12 +83,26 @@ pub fn carveout_now(
     }
 }
 
-/// The machine with carve-out `wanted` instead of `now`, and the sentence that says so.
+/// A what-if for another carve-out, as `plan --json` reports it (`what_if`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct WhatIf {
+    /// The card whose VRAM is the carve-out now.
+    pub card: String,
+    pub carveout_now_bytes: u64,
+    pub carveout_bytes: u64,
+    /// MemTotal now; the plan's own mem_total_bytes is the one with `carveout_bytes`.
+    pub mem_total_now_bytes: u64,
+    /// The sentence that says what was assumed.
+    #[serde(skip)]
+    pub said: String,
+}
+
+/// The machine with carve-out `wanted` instead of `now`, and what was assumed.
 pub fn what_if(
     machine: &Machine,
     now: &CarveoutNow,
     wanted: Wanted,
-) -> Result<(Machine, String), String> {
+) -> Result<(Machine, WhatIf), String> {
     let (then, which) = match wanted {
         Wanted::Size(bytes) => (bytes, String::new()),
         Wanted::Minimum => match now.smallest_offered {
@@ -121,5 +137,12 @@ pub fn what_if(
         HumanSize(planned.mem_total),
         HumanSize(machine.mem_total)
     );
-    Ok((planned, said))
+    let asked = WhatIf {
+        card: now.card.clone(),
+        carveout_now_bytes: now.bytes,
+        carveout_bytes: then,
+        mem_total_now_bytes: machine.mem_total,
+        said,
+    };
+    Ok((planned, asked))
 }

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::Status;
-use crate::plan::{Decision, Machine, Plan, crosses_guard_rails};
+use crate::plan::{Decision, Machine, Plan, WhatIf, crosses_guard_rails};
 
 /// The version of both JSON objects' schema: raised when a field changes meaning or
 /// goes; new fields come without it. Every field is in ttm-autosize(8), JSON OUTPUT.
@@ -24,6 +24,9 @@ struct PlanJson<'a> {
     /// Without a plan, what was known of the machine.
     #[serde(flatten)]
     machine: Option<MachineJson<'a>>,
+    /// `plan --carveout`: the carve-out and MemTotal now, and the carve-out planned for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    what_if: Option<&'a WhatIf>,
 }
 
 #[derive(Serialize)]
@@ -36,7 +39,11 @@ struct MachineJson<'a> {
 }
 
 /// `plan --json`: the outcome, and the plan or, without one, what was known of the machine.
-pub fn decision(decision: &Decision, machine: &Machine) -> Result<String, String> {
+pub fn decision(
+    decision: &Decision,
+    machine: &Machine,
+    what_if: Option<&WhatIf>,
+) -> Result<String, String> {
     let (outcome, plan, disabled_by, skipped_because) = match decision {
         Decision::Apply(plan) => ("apply", Some(plan), None, None),
         Decision::Disabled { by } => ("disabled", None, Some(by.as_str()), None),
@@ -55,6 +62,7 @@ pub fn decision(decision: &Decision, machine: &Machine) -> Result<String, String
             kernel: machine.kernel_release.as_deref(),
             module: &machine.module.name,
         }),
+        what_if,
     };
     serde_json::to_string_pretty(&json)
         .map(|s| s + "\n")
