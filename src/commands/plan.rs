@@ -5,6 +5,7 @@
 use crate::cli::{PlanArgs, PolicyChoice};
 use crate::cmdline::{KernelCmdline, parse_cmdline};
 use crate::inputs::{self, ObserveError};
+use crate::memory;
 use crate::plan::{AmdGpus, Decision, DrmVram, Machine, WhatIf, carveout_now, decide, what_if};
 use crate::policy;
 use crate::render::{self, path_shown};
@@ -13,23 +14,8 @@ use crate::system::{self, Root};
 /// The cards amdgpu probed, with their VRAM (an APU's: the carve-out) and the carve-out
 /// sizes it offers, if any.
 fn drm_vram(root: &Root) -> Vec<DrmVram> {
-    let offers = system::carveout::uma_cards(root);
-    system::gpu_memory::card_memory(root)
-        .into_iter()
-        .filter_map(|memory| {
-            let (card, vram) = (memory.card, memory.vram_total);
-            let smallest_offered = offers
-                .iter()
-                .find(|uma| uma.card == card)
-                .and_then(|uma| uma.options.as_ref().ok())
-                .and_then(|options| options.iter().map(|o| o.bytes).min());
-            Some(DrmVram {
-                vram_bytes: vram?,
-                card,
-                smallest_offered,
-            })
-        })
-        .collect()
+    let cards = system::gpu_memory::card_memory(root);
+    memory::vram_cards(&cards, system::gpu_memory::uma_offer(root).as_ref())
 }
 
 /// The machine to plan for: this one as observed, with whatever the arguments change,

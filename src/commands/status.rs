@@ -8,13 +8,12 @@ use crate::cli::StatusFormat;
 use crate::cmdline::KernelCmdline;
 use crate::inputs::{self, Inputs};
 use crate::knobs::{KNOBS, KnobValue, Param, StaticOption};
-use crate::memory::{self, CardMemory, Facts, Picture, UmaOffer};
+use crate::memory::{self, CardMemory, Facts, Picture};
 use crate::other_tools;
 use crate::plan::{self, AmdGpus, Decision, decide};
 use crate::policy;
 use crate::record::{self, DecisionRecord, ReadRecord, Stage};
 use crate::render::{self, Cause, DrmCard, Mismatch, Row, Status};
-use crate::system::carveout::uma_cards;
 use crate::system::{self, Root, gpu_memory};
 use crate::write;
 
@@ -330,16 +329,9 @@ fn memory_picture(
             let module = knob.module(module.as_deref().unwrap_or("ttm"));
             Some((
                 pages.saturating_mul(page_size),
-                format!("/sys/module/{module}/parameters/pages_limit"),
+                format!("/{}", system::parameter_path(module, "pages_limit")),
             ))
         });
-    let uma = uma_cards(root).into_iter().find_map(|c| {
-        Some(UmaOffer {
-            options: c.options.ok()?,
-            chosen: c.choice.ok(),
-            card: c.card,
-        })
-    });
     let facts = Facts {
         amd_gpu: match gpus {
             AmdGpus::Found(_) => Some(true),
@@ -349,8 +341,11 @@ fn memory_picture(
         installed_ram: plan
             .map(|p| (p.installed_ram_bytes, p.installed_ram_source.clone()))
             .or_else(|| machine.map(plan::installed_ram)),
-        mem_total: system::read_mem_total(root)
-            .ok()
+        // Observed with the machine; read apart only when the machine could not be.
+        mem_total: machine
+            .map(|m| m.mem_total)
+            .filter(|&m| m > 0)
+            .or_else(|| system::read_mem_total(root).ok())
             .or(plan.map(|p| p.mem_total_bytes)),
         kernel_release: plan
             .and_then(|p| p.kernel.clone())
@@ -360,7 +355,7 @@ fn memory_picture(
         pages_limit_now,
         cards,
         kfd: gpu_memory::kfd_nodes(root),
-        uma,
+        uma: gpu_memory::uma_offer(root),
     };
     let then = |now: u64, then: u64| -> Option<(u64, u64)> {
         let inputs = observed?;

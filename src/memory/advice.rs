@@ -2,16 +2,16 @@
 //! What to change: the carve-out choice the kernel offers, ROCm ignoring GTT, and the
 //! policy's numbers with the carve-out at its minimum.
 
-use super::rules::{LARGE_POOL, MINIMUM_CARVEOUT, OS_NEEDS, hip_ceiling, rocm_pool};
+use super::rules::{LARGE_POOL, hip_ceiling, rocm_pool};
 use super::{Advice, Facts, Picture, Pool, Then, sized};
 use crate::carveout::CarveoutOption;
-use crate::knobs::KernelVersion;
+use crate::plan::{MINIMUM_CARVEOUT, OS_MINIMUM};
+use crate::system::carveout::uma_path;
 use crate::units::HumanSize;
 
 /// The kernel's carve-out choice, when it offers one.
 pub(super) fn carveout_choice(facts: &Facts, p: &mut Picture) {
     let Some(uma) = &facts.uma else { return };
-    let file = format!("/sys/class/drm/{}/device/uma", uma.card);
     let describe = |o: &CarveoutOption| {
         let name = if o.name.is_empty() {
             String::new()
@@ -24,11 +24,12 @@ pub(super) fn carveout_choice(facts: &Facts, p: &mut Picture) {
         .chosen
         .and_then(|i| uma.options.iter().find(|o| o.index == i))
     {
-        p.carveout_next_boot = sized(o.bytes, format!("{}, {file}/carveout", describe(o)));
+        let file = uma_path(&uma.card, "carveout");
+        p.carveout_next_boot = Some(sized(o.bytes, format!("{}, /{file}", describe(o))));
     }
     if let Some(o) = uma.options.iter().min_by_key(|o| o.bytes) {
-        p.carveout_minimum_offered =
-            sized(o.bytes, format!("{}, {file}/carveout_options", describe(o)));
+        let file = uma_path(&uma.card, "carveout_options");
+        p.carveout_minimum_offered = Some(sized(o.bytes, format!("{}, /{file}", describe(o))));
     }
 }
 
@@ -58,7 +59,7 @@ pub(super) fn ignores_gtt(
         HumanSize(gtt),
         HumanSize(carveout),
     );
-    if carveout.saturating_add(OS_NEEDS) < mem {
+    if carveout.saturating_add(OS_MINIMUM) < mem {
         text.push_str(&format!(
             ", or raise GTT above {} with gpu = \"…\" in the policy",
             HumanSize(carveout)
@@ -85,16 +86,14 @@ pub(super) fn advise(
         return None;
     }
     let (mem_then, gtt_then) = then(carveout, minimum)?;
-    let version = facts
-        .kernel_release
-        .as_deref()
-        .and_then(KernelVersion::parse);
-    let pool = rocm_pool(version, facts.dkms, minimum, gtt_then).map(|r| r.0);
-    let rocm = match pool {
-        Some(Pool::Gtt) => Some(("GTT", gtt_then)),
-        Some(Pool::Carveout) => Some(("the carve-out", minimum)),
-        None => None,
-    };
+    let pool = rocm_pool(facts.version(), facts.dkms, minimum, gtt_then).map(|r| r.0);
+    let rocm = pool.map(|pool| {
+        let bytes = match pool {
+            Pool::Gtt => gtt_then,
+            Pool::Carveout => minimum,
+        };
+        (pool.name(), bytes)
+    });
     let advice = Advice {
         carveout_bytes: minimum,
         mem_total_bytes: mem_then,

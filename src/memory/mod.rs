@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::carveout::CarveoutOption;
 use crate::knobs::KernelVersion;
+use crate::system::gpu_memory::card_file;
 use crate::units::HumanSize;
 
 mod advice;
@@ -37,7 +38,6 @@ pub struct KfdBank {
 #[derive(Clone, Debug)]
 pub struct KfdNode {
     pub id: u32,
-    pub cpu_cores_count: u64,
     /// 0 for a CPU-only node.
     pub simd_count: u64,
     pub banks: Vec<KfdBank>,
@@ -70,6 +70,14 @@ pub struct Facts {
     pub uma: Option<UmaOffer>,
 }
 
+impl Facts {
+    pub fn version(&self) -> Option<KernelVersion> {
+        self.kernel_release
+            .as_deref()
+            .and_then(KernelVersion::parse)
+    }
+}
+
 /// A size and where it comes from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Sized {
@@ -77,11 +85,11 @@ pub struct Sized {
     pub source: String,
 }
 
-fn sized(bytes: u64, source: impl Into<String>) -> Option<Sized> {
-    Some(Sized {
+fn sized(bytes: u64, source: impl Into<String>) -> Sized {
+    Sized {
         bytes,
         source: source.into(),
-    })
+    }
 }
 
 /// Where ROCm allocates what it calls VRAM.
@@ -90,6 +98,16 @@ fn sized(bytes: u64, source: impl Into<String>) -> Option<Sized> {
 pub enum Pool {
     Gtt,
     Carveout,
+}
+
+impl Pool {
+    /// The pool as sentences name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Pool::Gtt => "GTT",
+            Pool::Carveout => "the carve-out",
+        }
+    }
 }
 
 /// A card's two heaps as the graphics APIs see them.
@@ -148,20 +166,17 @@ pub fn picture(facts: &Facts, then: Then) -> Picture {
         amd_gpu: facts.amd_gpu,
         ..Picture::default()
     };
-    let version = facts
-        .kernel_release
-        .as_deref()
-        .and_then(KernelVersion::parse);
+    let version = facts.version();
     let at_least = |v: KernelVersion| facts.dkms || version.is_some_and(|k| k >= v);
     p.installed_ram = facts
         .installed_ram
         .as_ref()
-        .and_then(|(b, s)| sized(*b, s.clone()));
-    p.mem_total = facts.mem_total.and_then(|b| sized(b, "/proc/meminfo"));
+        .map(|(b, s)| sized(*b, s.clone()));
+    p.mem_total = facts.mem_total.map(|b| sized(b, "/proc/meminfo"));
     p.gtt_decided = facts
         .gtt_decided
         .as_ref()
-        .and_then(|(b, s)| sized(*b, s.clone()));
+        .map(|(b, s)| sized(*b, s.clone()));
     p.graphics_heaps = facts
         .cards
         .iter()
@@ -171,7 +186,7 @@ pub fn picture(facts: &Facts, then: Then) -> Picture {
             gtt_bytes: c.gtt_total,
         })
         .collect();
-    let file = |card: &str, name: &str| format!("/sys/class/drm/{card}/device/{name}");
+    let file = |card: &str, name: &str| format!("/{}", card_file(card, name));
     let apu = carveout_card(
         &facts.cards,
         facts.uma.as_ref(),
@@ -182,18 +197,18 @@ pub fn picture(facts: &Facts, then: Then) -> Picture {
         p.apu_card = Some(card.card.clone());
         p.carveout = card
             .vram_total
-            .and_then(|v| sized(v, file(&card.card, "mem_info_vram_total")));
+            .map(|v| sized(v, file(&card.card, "mem_info_vram_total")));
         p.visible_vram = card
             .vis_vram_total
-            .and_then(|v| sized(v, file(&card.card, "mem_info_vis_vram_total")));
+            .map(|v| sized(v, file(&card.card, "mem_info_vis_vram_total")));
         p.gtt_reported = card
             .gtt_total
-            .and_then(|v| sized(v, file(&card.card, "mem_info_gtt_total")));
+            .map(|v| sized(v, file(&card.card, "mem_info_gtt_total")));
     } else {
         if let [card] = &facts.cards[..] {
             p.gtt_reported = card
                 .gtt_total
-                .and_then(|v| sized(v, file(&card.card, "mem_info_gtt_total")));
+                .map(|v| sized(v, file(&card.card, "mem_info_gtt_total")));
         }
         // The gap is known only with both; an estimated installed RAM can make it too
         // small for a real carve-out, so the note says what was seen, not what it is.
@@ -220,20 +235,21 @@ pub fn picture(facts: &Facts, then: Then) -> Picture {
         && probed
         && at_least(KFD_TOTALRAM_LIMIT)
     {
-        p.kfd_system_limit = sized(
+        p.kfd_system_limit = Some(sized(
             kfd_system_limit(mem),
             "MemTotal − 1/64 − 1.5 GiB: KFD's rule since Linux 6.7",
-        );
+        ));
     }
     if probed && at_least(KFD_TTM_FOLLOWS_PAGES_LIMIT) {
         p.kfd_ttm_limit = match (&facts.pages_limit_now, &p.gtt_decided) {
-            (Some((bytes, file)), _) => {
-                sized(*bytes, format!("{file}, which KFD follows since Linux 6.5"))
-            }
-            (None, Some(decided)) => sized(
+            (Some((bytes, file)), _) => Some(sized(
+                *bytes,
+                format!("{file}, which KFD follows since Linux 6.5"),
+            )),
+            (None, Some(decided)) => Some(sized(
                 decided.bytes,
                 "pages_limit as decided, which KFD follows since Linux 6.5",
-            ),
+            )),
             (None, None) => None,
         };
     }
@@ -244,7 +260,7 @@ pub fn picture(facts: &Facts, then: Then) -> Picture {
             } else {
                 "FB_PRIVATE"
             };
-            p.kfd_topology.extend(sized(
+            p.kfd_topology.push(sized(
                 bank.size_in_bytes,
                 format!(
                     "heap_type {} ({heap}) in /sys/class/kfd/kfd/topology/nodes/{}/mem_banks/{}/properties",
@@ -284,11 +300,11 @@ pub fn picture(facts: &Facts, then: Then) -> Picture {
             Pool::Gtt => gtt,
             Pool::Carveout => carveout.bytes,
         };
-        p.rocm_vram = sized(bytes, rule);
-        p.hip_ceiling = sized(
+        p.rocm_vram = Some(sized(bytes, rule));
+        p.hip_ceiling = Some(sized(
             bytes.min(hip_ceiling(mem)),
             "HIP on an APU under Linux: at most half of its \"physical memory\", sysinfo's totalram, which is MemTotal",
-        );
+        ));
     }
     let advice = advise(facts, &p, carveout.bytes, gtt, then);
     if let (Some(Pool::Carveout), Some(gtt)) = (p.rocm_pool, gtt)

@@ -4,7 +4,7 @@
 use super::{CardMemory, Pool, UmaOffer};
 use crate::knobs::KernelVersion;
 use crate::plan::{DrmVram, carveout_now};
-use crate::units::{GIB, MIB};
+use crate::units::GIB;
 
 /// KFD's system limit as it is since 6.7 (amdgpu_amdkfd_gpuvm.c,
 /// amdgpu_amdkfd_gpuvm_init_mem_limits): from si_meminfo's totalram, which is MemTotal.
@@ -20,13 +20,8 @@ pub const ROCM_USES_GTT: KernelVersion = KernelVersion::new(6, 10);
 /// Since 6.15 only when the carve-out is smaller (amdgpu_ttm_init: apu_prefer_gtt is set
 /// when real_vram_size < gtt_size).
 pub const ROCM_GTT_IF_LARGER: KernelVersion = KernelVersion::new(6, 15);
-/// The smallest carve-out Strix Halo and Strix Point firmware offers, and what ROCm's
-/// guidance for APUs asks for.
-pub const MINIMUM_CARVEOUT: u64 = 512 * MIB;
 /// From this size on a carve-out is memory in a pool of its own worth advice.
 pub const LARGE_POOL: u64 = 4 * GIB;
-/// What the OS needs at least besides GTT, for suggesting a GTT above the carve-out.
-pub const OS_NEEDS: u64 = 4 * GIB;
 
 /// KFD's system limit for a MemTotal (6.7+): totalram less 1/64, less 1.5 GiB; halved
 /// instead on a machine too small for that.
@@ -86,18 +81,25 @@ pub fn carveout_card<'a>(
     installed: Option<u64>,
     mem_total: Option<u64>,
 ) -> Option<&'a CardMemory> {
-    let vram: Vec<DrmVram> = cards
+    let mut vram = vram_cards(cards, uma);
+    vram.retain(|c| c.vram_bytes > 0);
+    let now = carveout_now(&vram, installed, mem_total?).ok()?;
+    cards.iter().find(|c| c.card == now.card)
+}
+
+/// The cards with a VRAM total, each with the smallest carve-out amdgpu offers for it:
+/// what plan::carveout_now tells the APU by.
+pub fn vram_cards(cards: &[CardMemory], uma: Option<&UmaOffer>) -> Vec<DrmVram> {
+    cards
         .iter()
         .filter_map(|c| {
             Some(DrmVram {
                 card: c.card.clone(),
-                vram_bytes: c.vram_total.filter(|&v| v > 0)?,
+                vram_bytes: c.vram_total?,
                 smallest_offered: uma
                     .filter(|u| u.card == c.card)
                     .and_then(|u| u.options.iter().map(|o| o.bytes).min()),
             })
         })
-        .collect();
-    let now = carveout_now(&vram, installed, mem_total?).ok()?;
-    cards.iter().find(|c| c.card == now.card)
+        .collect()
 }

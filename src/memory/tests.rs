@@ -127,7 +127,6 @@ fn kfd_topology_gpu_banks_are_shown() {
     f.kfd = vec![
         KfdNode {
             id: 0,
-            cpu_cores_count: 32,
             simd_count: 0,
             banks: vec![KfdBank {
                 bank: 0,
@@ -137,7 +136,6 @@ fn kfd_topology_gpu_banks_are_shown() {
         },
         KfdNode {
             id: 1,
-            cpu_cores_count: 0,
             simd_count: 80,
             banks: vec![KfdBank {
                 bank: 0,

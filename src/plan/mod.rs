@@ -31,7 +31,7 @@ use crate::units::{GIB, HumanSize, MIB};
 pub use guards::crosses_guard_rails;
 pub use rule::Rule;
 pub use share::{estimate_installed_ram, installed_ram, profile_share};
-pub use whatif::{CarveoutNow, DrmVram, WhatIf, carveout_now, what_if};
+pub use whatif::{CarveoutNow, DrmVram, MINIMUM_CARVEOUT, WhatIf, carveout_now, what_if};
 
 /// No machine has more; a larger MemTotal means a broken /proc/meminfo.
 pub const MAX_MEM_TOTAL: u64 = 1 << 50;
@@ -40,9 +40,10 @@ pub const STRUCT_PAGE_BYTES: u64 = 64;
 /// Below this the knobs cannot say it: pages_limit=0 means "kernel default" and amdgpu
 /// resets a gttsize below 32 (MiB) to its default.
 pub const MIN_GPU_BYTES: u64 = 32 * MIB;
-/// When `reserve` is not set the OS keeps this or a tenth of MemTotal, whichever is more, and never more than half of MemTotal: the tuning guide's "always
-/// leave at least 4GB-8GB for the operating system", growing with the machine so that the
-/// GPU never gets more than 90% of MemTotal unless `reserve` says so.
+/// When `reserve` is not set the OS keeps this or a tenth of MemTotal, whichever is more,
+/// and never more than half of MemTotal (`default_reserve`): the tuning guide's "always
+/// leave at least 4GB-8GB for the operating system", growing with the machine so that
+/// the GPU never gets more than 90% of MemTotal unless `reserve` says so.
 pub const DEFAULT_RESERVE: u64 = 4 * GIB;
 /// What the OS should always keep (the tuning guide's "Safety margin"); below it `plan`
 /// and `check` warn. A desktop wants twice as much.

@@ -13,7 +13,8 @@ use crate::units::{HumanSize, MIB};
 use super::Machine;
 
 /// What `minimum` means when the firmware lists no options: the smallest carve-out the
-/// firmware of current AMD APUs offers (the "Minimum" option of amdgpu's documentation).
+/// firmware of current AMD APUs offers (the "Minimum" option of amdgpu's documentation),
+/// and what ROCm's guidance for APUs asks for.
 pub const MINIMUM_CARVEOUT: u64 = 512 * MIB;
 
 /// A DRM card amdgpu probed, as sysfs shows it.

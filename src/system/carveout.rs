@@ -31,7 +31,7 @@ pub struct UmaCard {
 
 /// `sys/class/drm/CARD/device/uma/FILE`, relative to the root.
 pub fn uma_path(card: &str, file: &str) -> String {
-    format!("sys/class/drm/{card}/device/uma/{file}")
+    super::gpu_memory::card_file(card, &format!("uma/{file}"))
 }
 
 /// Every DRM card with a uma/carveout_options file.

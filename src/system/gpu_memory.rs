@@ -5,7 +5,7 @@
 use std::fs;
 
 use super::{Root, read_text};
-use crate::memory::{CardMemory, KfdBank, KfdNode};
+use crate::memory::{CardMemory, KfdBank, KfdNode, UmaOffer};
 
 /// sysfs shows at most a page.
 const MAX_SYSFS_BYTES: u64 = 4096;
@@ -70,6 +70,17 @@ pub fn card_memory(root: &Root) -> Vec<CardMemory> {
         .collect()
 }
 
+/// The carve-out choice amdgpu offers: the first card whose options can be read.
+pub fn uma_offer(root: &Root) -> Option<UmaOffer> {
+    super::carveout::uma_cards(root).into_iter().find_map(|c| {
+        Some(UmaOffer {
+            options: c.options.ok()?,
+            chosen: c.choice.ok(),
+            card: c.card,
+        })
+    })
+}
+
 /// The value of `key` in a KFD properties file: one `name value` pair a line
 /// (kfd_topology.c, sysfs_show_32bit_prop / sysfs_show_64bit_prop).
 pub fn property(text: &str, key: &str) -> Option<u64> {
@@ -101,7 +112,6 @@ pub fn kfd_nodes(root: &Root) -> Vec<KfdNode> {
                 .collect();
             Some(KfdNode {
                 id,
-                cpu_cores_count: property(&text, "cpu_cores_count").unwrap_or(0),
                 simd_count: property(&text, "simd_count").unwrap_or(0),
                 banks,
             })

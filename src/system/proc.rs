@@ -92,11 +92,6 @@ pub fn read_boot_id(root: &Root) -> Option<String> {
     uuid.then(|| id.to_string())
 }
 
-/// Now in unix seconds. On the machine itself the system clock (the kernel sets it from
-/// the RTC before any user space runs). Under another root, as the tree's kernel counts
-/// it: its boot time (`btime` in /proc/stat) plus the seconds since (/proc/uptime), so a
-/// test tree gives its own clock or none. Not /proc/stat on the machine: the kernel
-/// generates a line per CPU and sums every interrupt over the CPUs for it, every boot.
 /// When this boot began, in unix seconds: `btime` in /proc/stat.
 pub fn read_boot_time(root: &Root) -> Option<u64> {
     let stat = read_text(root, STAT_PATH, MAX_PROC_BYTES).ok()?;
@@ -107,6 +102,11 @@ pub fn read_boot_time(root: &Root) -> Option<u64> {
         .ok()
 }
 
+/// Now in unix seconds. On the machine itself the system clock (the kernel sets it from
+/// the RTC before any user space runs). Under another root, as the tree's kernel counts
+/// it: its boot time (`btime` in /proc/stat) plus the seconds since (/proc/uptime), so a
+/// test tree gives its own clock or none. Not /proc/stat on the machine: the kernel
+/// generates a line per CPU and sums every interrupt over the CPUs for it, every boot.
 pub fn read_unix_time(root: &Root) -> Option<u64> {
     if root.is_real() {
         return realtime_seconds();

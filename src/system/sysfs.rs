@@ -52,15 +52,18 @@ pub fn find_amd_gpus(root: &Root) -> AmdGpus {
     }
 }
 
+/// A module parameter's file, relative to the root.
+pub fn parameter_path(module: &str, parameter: &str) -> String {
+    format!("sys/module/{module}/parameters/{parameter}")
+}
+
 pub fn read_parameter(root: &Root, module: &str, parameter: &str) -> Option<u64> {
-    let relative = format!("sys/module/{module}/parameters/{parameter}");
-    let text = read_text(root, &relative, MAX_SYSFS_BYTES).ok()?;
+    let text = read_text(root, &parameter_path(module, parameter), MAX_SYSFS_BYTES).ok()?;
     text.trim().parse().ok()
 }
 
 pub fn read_signed_parameter(root: &Root, module: &str, parameter: &str) -> Option<i64> {
-    let relative = format!("sys/module/{module}/parameters/{parameter}");
-    read_text(root, &relative, MAX_SYSFS_BYTES)
+    read_text(root, &parameter_path(module, parameter), MAX_SYSFS_BYTES)
         .ok()?
         .trim()
         .parse()
@@ -68,8 +71,7 @@ pub fn read_signed_parameter(root: &Root, module: &str, parameter: &str) -> Opti
 }
 
 pub fn parameters_present(root: &Root, module: &str) -> bool {
-    root.join(&format!("sys/module/{module}/parameters/pages_limit"))
-        .exists()
+    root.join(&parameter_path(module, "pages_limit")).exists()
 }
 
 /// amdgpu has bound a device: its driver directory holds a PCI address.

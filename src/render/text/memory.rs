@@ -3,7 +3,7 @@
 //! its source after it, then what the numbers mean here.
 
 use super::item;
-use crate::memory::{Picture, Pool, Sized};
+use crate::memory::{Picture, Sized};
 use crate::units::HumanSize;
 use crate::wrap::push_wrapped;
 
@@ -40,11 +40,12 @@ pub fn picture(out: &mut String, p: &Picture) {
     fact(out, "KFD system limit", p.kfd_system_limit.as_ref());
     fact(out, "KFD TTM limit", p.kfd_ttm_limit.as_ref());
     if let (Some(pool), Some(vram)) = (p.rocm_pool, &p.rocm_vram) {
-        let name = match pool {
-            Pool::Gtt => "GTT",
-            Pool::Carveout => "the carve-out",
-        };
-        let text = format!("{} in {name} ({})", HumanSize(vram.bytes), vram.source);
+        let text = format!(
+            "{} in {} ({})",
+            HumanSize(vram.bytes),
+            pool.name(),
+            vram.source
+        );
         line(out, "ROCm's VRAM", &text);
     }
     fact(out, "HIP reports ≤", p.hip_ceiling.as_ref());
